@@ -1,0 +1,55 @@
+# Entry points. `make demo` and `make test` work on a fresh clone: they create .venv first.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -ec
+# pip's notes about this machine's extra local indexes are noise; real errors still fail.
+PIP_QUIET := 2>&1 | { grep -v -e 'is ignored: it is neither' -e '^$$' || true; }
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+BQX := $(BIN)/bqx
+export BQX_HOME ?= $(CURDIR)/.bqx
+DEMO_DATA := $(BQX_HOME)/demo_data
+DEMO_DAYS ?= 21
+
+.PHONY: setup demo test lint pytest bench clean help
+
+help:
+	@echo "make demo   - generated market → embedded PostgreSQL → dbt features (the main job)"
+	@echo "make test   - lint (ruff, sqlfluff) + pytest (incl. dbt build/test on generated data)"
+	@echo "make bench  - benchmarks under bench/ (needs ../shared/data/fx_m1)"
+	@echo "make setup  - create .venv with the pinned dependencies"
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip $(PIP_QUIET)
+	$(BIN)/pip install --quiet -e '.[dev]' $(PIP_QUIET)
+	touch $@
+
+demo: setup
+	$(BQX) db start
+	$(BQX) synth --out $(DEMO_DATA) --start 2024-01-01 --days $(DEMO_DAYS) --seed 7
+	$(BQX) ingest $(DEMO_DATA)
+	$(BQX) build
+	@echo
+	@echo "database:      $$($(BQX) db url)"
+	@echo "demo data:     $(DEMO_DATA) (ground_truth.json has the planted links)"
+	@echo "artifacts:     $(BQX_HOME)/artifacts   reports: $(BQX_HOME)/reports"
+	@echo "explore:       $(BQX) --help   |   eval \"\$$($(BQX) db env)\" && psql"
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/sqlfluff lint models macros tests/data --processes 2
+
+pytest: setup
+	$(BIN)/pytest
+
+test: lint pytest
+
+bench: setup
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf target logs .pytest_cache

@@ -1,0 +1,77 @@
+"""Run dbt against the configured database: env vars for profiles.yml, vars for the scope."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from bqx import db
+from bqx.config import Settings
+from bqx.errors import BqxUserError
+from bqx.pairs import parse_pairs
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+_MONTH_RANGE = re.compile(r"^(\d{4})-(\d{2})(?:\.\.(\d{4})-(\d{2}))?$")
+
+
+@dataclass(frozen=True)
+class BuildScope:
+    """Which pairs and months a build touches; None means everything."""
+
+    pairs: tuple[str, ...] | None = None
+    month_from: str | None = None  # YYYY-MM-01
+    month_to: str | None = None  # YYYY-MM-01, inclusive
+
+    @classmethod
+    def parse(cls, pairs: str | None = None, months: str | None = None) -> BuildScope:
+        pair_list = tuple(parse_pairs(pairs)) if pairs else None
+        if not months:
+            return cls(pairs=pair_list)
+        match = _MONTH_RANGE.match(months.strip())
+        if not match:
+            raise BqxUserError(f"bad --months {months!r}: use YYYY-MM or YYYY-MM..YYYY-MM")
+        y1, m1, y2, m2 = match.groups()
+        y2, m2 = (y2 or y1), (m2 or m1)
+        for month in (m1, m2):
+            if not 1 <= int(month) <= 12:
+                raise BqxUserError(f"bad month in --months {months!r}")
+        first, last = f"{y1}-{m1}-01", f"{y2}-{m2}-01"
+        if last < first:
+            raise BqxUserError(f"--months {months!r} ends before it starts")
+        return cls(pairs=pair_list, month_from=first, month_to=last)
+
+    def as_vars(self) -> dict:
+        out: dict = {}
+        if self.pairs:
+            out["pairs"] = list(self.pairs)
+        if self.month_from:
+            out["month_from"] = self.month_from
+            out["month_to"] = self.month_to
+        return out
+
+
+def dbt_env(settings: Settings) -> dict[str, str]:
+    params = db.parse_database_url(db.database_url(settings))
+    env = dict(os.environ)
+    env.update(params.as_dbt_env())
+    env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    return env
+
+
+def dbt_executable() -> str:
+    candidate = Path(sys.executable).parent / "dbt"
+    return str(candidate) if candidate.exists() else "dbt"
+
+
+def run_dbt(settings: Settings, args: list[str], scope: BuildScope | None = None) -> int:
+    """Run one dbt command in the project; returns dbt's exit code."""
+    command = [dbt_executable(), *args, "--project-dir", str(PROJECT_DIR)]
+    command += ["--profiles-dir", str(PROJECT_DIR)]
+    if scope and scope.as_vars():
+        command += ["--vars", json.dumps(scope.as_vars())]
+    return subprocess.call(command, env=dbt_env(settings), cwd=PROJECT_DIR)

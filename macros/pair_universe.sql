@@ -1,0 +1,43 @@
+{#- The pair universe and the build scope (var 'pairs'), validated before any templating. -#}
+
+{% macro pair_universe() -%}
+    {#- The pairs of seeds/pairs.csv. ref() runs at parse time too, so every caller depends on
+        the seed; the query runs only at execution. -#}
+    {%- set relation = ref('pairs') -%}
+    {%- if not execute -%}{{ return([]) }}{%- endif -%}
+    {%- set rows = run_query('select pair from ' ~ relation ~ ' order by pair') -%}
+    {%- set pairs = [] -%}
+    {%- for row in rows -%}{%- do pairs.append(validate_pair(row[0])) -%}{%- endfor -%}
+    {{ return(pairs) }}
+{%- endmacro %}
+
+{% macro validate_pair(code) -%}
+    {%- if not modules.re.match('^[A-Z]{6}$', code) -%}
+        {{ exceptions.raise_compiler_error("invalid pair code '" ~ code ~ "': expected ^[A-Z]{6}$") }}
+    {%- endif -%}
+    {{ return(code) }}
+{%- endmacro %}
+
+{% macro pairs_in_scope() -%}
+    {#- var('pairs') restricted to the universe; empty means all pairs. -#}
+    {%- set universe = pair_universe() -%}
+    {%- if not execute -%}{{ return(universe) }}{%- endif -%}
+    {%- set requested = var('pairs', []) or [] -%}
+    {%- if requested is string -%}{%- set requested = requested.split(',') -%}{%- endif -%}
+    {%- set chosen = [] -%}
+    {%- for code in requested -%}
+        {%- set code = validate_pair(code | trim | upper) -%}
+        {%- if code not in universe -%}
+            {{ exceptions.raise_compiler_error("pair '" ~ code ~ "' is not in seeds/pairs.csv") }}
+        {%- endif -%}
+        {%- do chosen.append(code) -%}
+    {%- endfor -%}
+    {{ return(chosen if chosen else universe) }}
+{%- endmacro %}
+
+{% macro pair_scope_filter(column) -%}
+    {%- set chosen = pairs_in_scope() -%}
+    {%- if execute and var('pairs', []) -%}
+        where {{ column }} in ({% for code in chosen %}'{{ code }}'{{ ", " if not loop.last }}{% endfor %})
+    {%- endif -%}
+{%- endmacro %}
