@@ -32,6 +32,9 @@ EMBEDDED_SERVER_SETTINGS: dict[str, str] = {
     "synchronous_commit": "off",
     "max_parallel_workers_per_gather": "2",
     "jit": "off",
+    # one build transaction creates and drops a partition tree (pairs × months × indexes)
+    "max_locks_per_transaction": "1024",
+    "timezone": "UTC",
 }
 
 
@@ -71,14 +74,22 @@ def parse_database_url(url: str) -> ConnectionParams:
     )
 
 
-def _embedded_server(settings: Settings):
+def _pgserver():
+    """The pgserver module, imported lazily (it registers an atexit hook on import)."""
     with warnings.catch_warnings():
         # platformdirs warns that XDG_RUNTIME_DIR is unset (normal in containers and CI)
         warnings.simplefilter("ignore")
-        import pgserver  # imported lazily: it registers an atexit hook
+        import pgserver
+        import pgserver.utils
 
+    return pgserver
+
+
+def _embedded_server(settings: Settings):
     settings.pgdata.mkdir(parents=True, exist_ok=True)
-    return pgserver.get_server(settings.pgdata, cleanup_mode=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _pgserver().get_server(settings.pgdata, cleanup_mode=None)
 
 
 def start_embedded(settings: Settings) -> str:
@@ -106,9 +117,8 @@ def _apply_embedded_settings(settings: Settings, url: str) -> None:
 
 def stop_embedded(settings: Settings) -> bool:
     """Stop the embedded server; return False when it was not running."""
-    from pgserver.utils import PostmasterInfo
-
-    info = PostmasterInfo.read_from_pgdata(settings.pgdata) if settings.pgdata.exists() else None
+    info_type = _pgserver().utils.PostmasterInfo
+    info = info_type.read_from_pgdata(settings.pgdata) if settings.pgdata.exists() else None
     if info is None or not info.is_running():
         return False
     _pg_ctl(settings, ["-w", "stop"])
@@ -116,19 +126,16 @@ def stop_embedded(settings: Settings) -> bool:
 
 
 def _pg_ctl(settings: Settings, args: list[str]) -> None:
-    from pgserver import pg_ctl
-
+    pg_ctl = _pgserver().pg_ctl
     # pgserver runs the server as its own system user when we are root
     pg_ctl(args, pgdata=settings.pgdata, user="pgserver" if _running_as_root() else None)
 
 
 def embedded_status(settings: Settings) -> str | None:
     """URL of the running embedded server, or None."""
-    from pgserver.utils import PostmasterInfo
-
     if not (settings.pgdata / "PG_VERSION").exists():
         return None
-    info = PostmasterInfo.read_from_pgdata(settings.pgdata)
+    info = _pgserver().utils.PostmasterInfo.read_from_pgdata(settings.pgdata)
     if info is None or not info.is_running():
         return None
     return info.get_uri()

@@ -35,9 +35,13 @@
     {{ return(chosen if chosen else universe) }}
 {%- endmacro %}
 
-{% macro pair_scope_filter(column) -%}
+
+{% macro pair_in_scope(column) -%}
+    {#- a predicate: true, or column in (the validated pairs of var 'pairs') -#}
     {%- set chosen = pairs_in_scope() -%}
     {%- if execute and var('pairs', []) -%}
-        where {{ column }} in ({% for code in chosen %}'{{ code }}'{{ ", " if not loop.last }}{% endfor %})
+        {{ column }} in ({% for code in chosen %}'{{ code }}'{{ ", " if not loop.last }}{% endfor %})
+    {%- else -%}
+        true
     {%- endif -%}
 {%- endmacro %}

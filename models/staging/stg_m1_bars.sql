@@ -13,7 +13,7 @@ final as (
         close::double precision as close,
         volume::double precision as volume
     from source
-    {{ pair_scope_filter('pair') }}
+    where {{ pair_in_scope('pair') }}
 )
 
 select * from final

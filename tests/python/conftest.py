@@ -18,28 +18,48 @@ REAL_DATA = REPO.parent / "shared" / "data" / "fx_m1"
 
 
 @pytest.fixture(scope="session")
-def settings(tmp_path_factory) -> Settings:
-    """Settings pointing at a database used by this test session only."""
-    home = tmp_path_factory.mktemp("bqx_home")
-    server_url = os.environ.get("BQX_DATABASE_URL")
-    if not server_url:
-        embedded = Settings(home=home)
-        db.start_embedded(embedded)
-        yield embedded
-        db.stop_embedded(embedded)
+def server_url(tmp_path_factory) -> str:
+    """A PostgreSQL server for the session: BQX_DATABASE_URL, else an embedded one."""
+    external = os.environ.get("BQX_DATABASE_URL")
+    if external:
+        yield external
         return
-    # An external server: work in a database of our own and drop it afterwards.
-    name = f"bqx_test_{uuid.uuid4().hex[:8]}"
+    embedded = Settings(home=tmp_path_factory.mktemp("bqx_server"))
+    url = db.start_embedded(embedded)
+    yield url
+    db.stop_embedded(embedded)
+
+
+@pytest.fixture(scope="session")
+def make_settings(server_url, tmp_path_factory):
+    """Factory: Settings for a fresh database of its own on the session's server."""
+    created: list[str] = []
     admin = psycopg2.connect(server_url)
     admin.autocommit = True
+
+    def make(label: str) -> Settings:
+        name = f"bqx_test_{label}_{uuid.uuid4().hex[:6]}"
+        with admin.cursor() as cur:
+            cur.execute(f"create database {name}")
+        created.append(name)
+        params = db.parse_database_url(server_url)
+        url = (
+            f"postgresql://{params.user}:{params.password}@/{name}"
+            f"?host={params.host}&port={params.port}"
+        )
+        return Settings(home=tmp_path_factory.mktemp(f"home_{label}"), database_url=url)
+
+    yield make
     with admin.cursor() as cur:
-        cur.execute(f"create database {name}")
-    params = db.parse_database_url(server_url)
-    url = f"postgresql://{params.user}:{params.password}@/{name}?host={params.host}&port={params.port}"
-    yield Settings(home=home, database_url=url)
-    with admin.cursor() as cur:
-        cur.execute(f"drop database if exists {name} with (force)")
+        for name in created:
+            cur.execute(f"drop database if exists {name} with (force)")
     admin.close()
+
+
+@pytest.fixture(scope="session")
+def settings(make_settings) -> Settings:
+    """Settings of the database shared by the ingest tests."""
+    return make_settings("ingest")
 
 
 @pytest.fixture()

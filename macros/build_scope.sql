@@ -1,0 +1,65 @@
+{#- The months a build covers and the look-back halo a partial build reads before them.
+    `bqx build --months 2017-03..2017-04` sets vars month_from / month_to (first days). -#}
+
+{% macro is_partial_build() -%}
+    {{ return(var('month_from', none) is not none or (var('pairs', []) | length) > 0) }}
+{%- endmacro %}
+
+{% macro halo_days() -%}
+    {#- Windows restart after gaps > 60 minutes and FX closes every weekend, so 8 days always
+        hold the start of the current segment and the longest look-back (690 minutes).
+        The dbt test `segment_start_is_consistent` checks the assumption on every build. -#}
+    {{ return(8) }}
+{%- endmacro %}
+
+{% macro scope_start() -%}
+    {%- set first = var('month_from', none) -%}
+    {{ return(none if first is none else "timestamptz '" ~ first ~ " 00:00:00+00'") }}
+{%- endmacro %}
+
+{% macro scope_end() -%}
+    {#- exclusive: the first instant after month_to -#}
+    {%- set last = var('month_to', none) -%}
+    {{ return(none if last is none else "(timestamptz '" ~ last ~ " 00:00:00+00' + interval '1 month')") }}
+{%- endmacro %}
+
+{% macro ts_in_scope(column, halo_before=false, halo_after_minutes=0) -%}
+    {#- A predicate on `column` for the months in scope; with halo_before, the days before the
+        first month that windows look back into are included. -#}
+    {%- set start = scope_start() -%}
+    {%- if start is none -%}
+        true
+    {%- else -%}
+        {{ column }} >= {{ start }}{{ " - interval '" ~ halo_days() ~ " days'" if halo_before }}
+        and {{ column }} < {{ scope_end() }}{{ " + interval '" ~ halo_after_minutes ~ " minutes'" if halo_after_minutes }}
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro months_to_build(source_relation) -%}
+    {#- First days of the months to (re)build: the var range, else every month with bars. -#}
+    {%- if var('month_from', none) is not none -%}
+        {%- set query -%}
+            select to_char(m, 'YYYY-MM-DD')
+            from generate_series(date '{{ var("month_from") }}', date '{{ var("month_to") }}', interval '1 month') as m
+        {%- endset -%}
+    {%- else -%}
+        {%- set query -%}
+            select to_char(m, 'YYYY-MM-DD')
+            from (select min(ts_utc) as lo, max(ts_utc) as hi from {{ source_relation }}) as b,
+                generate_series(
+                    date_trunc('month', b.lo at time zone 'UTC'),
+                    date_trunc('month', b.hi at time zone 'UTC'),
+                    interval '1 month'
+                ) as m
+        {%- endset -%}
+    {%- endif -%}
+    {%- set months = [] -%}
+    {%- if execute -%}
+        {%- for row in run_query(query) -%}
+            {%- if row[0] is not none and modules.re.match('^\d{4}-\d{2}-01$', row[0]) -%}
+                {%- do months.append(row[0]) -%}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {{ return(months) }}
+{%- endmacro %}

@@ -1,0 +1,115 @@
+{#- materialized='partitioned_table': a parent partitioned by LIST(pair), each pair partition
+    by RANGE(ts_utc) per month, named <table>_<pair>_<yyyy>_<mm>.
+
+    Full build: the model's rows go into an unlogged staging table, a new partition tree is
+    created in <schema>_build for every pair of seeds/pairs.csv and every month of the rows,
+    filled, indexed on (pair, ts_utc), and swapped into <schema> in the same transaction as
+    the old tree is dropped: readers see the old table or the new one, never a half.
+    Partial build (vars month_from/month_to and/or pairs): only the partitions in scope are
+    emptied and refilled, again inside one transaction. -#}
+
+{% materialization partitioned_table, adapter='postgres' %}
+    {%- set target = this.incorporate(type='table') -%}
+    {%- set existing = adapter.get_relation(database=this.database, schema=this.schema, identifier=this.identifier) -%}
+    {%- set partial = is_partial_build() and existing is not none -%}
+    {%- set build_schema = this.schema ~ '_build' -%}
+    {%- set staged = api.Relation.create(database=this.database, schema=build_schema,
+                                          identifier=this.identifier ~ '__staged', type='table') -%}
+
+    {{ run_hooks(pre_hooks, inside_transaction=False) }}
+    {{ run_hooks(pre_hooks, inside_transaction=True) }}
+
+    {% call statement('stage_rows') -%}
+        create schema if not exists {{ build_schema }};
+        drop table if exists {{ staged }};
+        create unlogged table {{ staged }} as {{ sql }};
+    {%- endcall %}
+
+    {%- if partial -%}
+        {%- set months = months_to_build(staged) -%}
+        {%- for pair in pairs_in_scope() -%}
+            {{ bqx_ensure_partitions(target, pair, months) }}
+        {%- endfor -%}
+        {% call statement('main') -%}
+            {%- for pair in pairs_in_scope() -%}
+                {%- for month in months %}
+            truncate table {{ partition_relation(target, pair, month) }};
+                {%- endfor -%}
+            {%- endfor %}
+            insert into {{ target }} select * from {{ staged }};
+        {%- endcall %}
+    {%- else -%}
+        {%- set months = months_to_build(staged) -%}
+        {%- set fresh = api.Relation.create(database=this.database, schema=build_schema,
+                                             identifier=this.identifier, type='table') -%}
+        {% call statement('create_tree') -%}
+            drop table if exists {{ fresh }} cascade;
+            create table {{ fresh }} (like {{ staged }}) partition by list (pair);
+        {%- endcall %}
+        {%- for pair in pair_universe() -%}
+            {{ bqx_ensure_partitions(fresh, pair, months) }}
+        {%- endfor -%}
+        {% call statement('main') -%}
+            insert into {{ fresh }} select * from {{ staged }};
+            alter table {{ fresh }} add primary key (pair, ts_utc);
+        {%- endcall %}
+        {{ bqx_swap_partition_tree(fresh, target, months) }}
+    {%- endif -%}
+
+    {% call statement('drop_staged') -%}
+        drop table if exists {{ staged }};
+    {%- endcall %}
+
+    {{ run_hooks(post_hooks, inside_transaction=True) }}
+    {{ adapter.commit() }}
+    {{ run_hooks(post_hooks, inside_transaction=False) }}
+    {{ return({'relations': [target]}) }}
+{% endmaterialization %}
+
+
+{% macro partition_relation(parent, pair, month=none) -%}
+    {%- set suffix = '_' ~ validate_pair(pair) | lower -%}
+    {%- if month is not none -%}
+        {%- set suffix = suffix ~ '_' ~ month[0:4] ~ '_' ~ month[5:7] -%}
+    {%- endif -%}
+    {{ return(api.Relation.create(database=parent.database, schema=parent.schema,
+                                  identifier=parent.identifier ~ suffix, type='table')) }}
+{%- endmacro %}
+
+
+{% macro bqx_ensure_partitions(parent, pair, months) -%}
+    {{ return(adapter.dispatch('bqx_ensure_partitions', 'bqx')(parent, pair, months)) }}
+{%- endmacro %}
+
+{% macro postgres__bqx_ensure_partitions(parent, pair, months) -%}
+    {%- set pair_table = partition_relation(parent, pair) -%}
+    {% call statement('partitions_' ~ pair) -%}
+        create table if not exists {{ pair_table }}
+            partition of {{ parent }} for values in ('{{ validate_pair(pair) }}')
+            partition by range (ts_utc);
+        {%- for month in months %}
+        create table if not exists {{ partition_relation(parent, pair, month) }}
+            partition of {{ pair_table }}
+            for values from ('{{ month }} 00:00:00+00') to (('{{ month }} 00:00:00+00'::timestamptz + interval '1 month'));
+        {%- endfor %}
+    {%- endcall %}
+{%- endmacro %}
+
+
+{% macro bqx_swap_partition_tree(fresh, target, months) -%}
+    {{ return(adapter.dispatch('bqx_swap_partition_tree', 'bqx')(fresh, target, months)) }}
+{%- endmacro %}
+
+{% macro postgres__bqx_swap_partition_tree(fresh, target, months) -%}
+    {#- Same transaction as the build: drop the old tree, move the new one in. -#}
+    {% call statement('swap') -%}
+        drop table if exists {{ target }} cascade;
+        alter table {{ fresh }} set schema {{ target.schema }};
+        {%- for pair in pair_universe() %}
+        alter table {{ partition_relation(fresh, pair) }} set schema {{ target.schema }};
+            {%- for month in months %}
+        alter table {{ partition_relation(fresh, pair, month) }} set schema {{ target.schema }};
+            {%- endfor -%}
+        {%- endfor %}
+    {%- endcall %}
+{%- endmacro %}

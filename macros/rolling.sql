@@ -1,0 +1,35 @@
+{#- O(n) rolling aggregates. Cost must not grow with the window (DESIGN.md):
+    - moving_sum over an exact type (bigint, numeric) uses PostgreSQL's inverse transition,
+      so the frame slides instead of being rescanned;
+    - float8 series use a running sum minus its lag (running_window_sum), because float8
+      sum has no inverse transition and a moving frame would be O(n·w). -#}
+
+{% macro moving_sum(expr, rows, partition_by, order_by='ts_utc', offset=0) -%}
+    {{ return(adapter.dispatch('moving_sum', 'bqx')(expr, rows, partition_by, order_by, offset)) }}
+{%- endmacro %}
+
+{% macro default__moving_sum(expr, rows, partition_by, order_by, offset) -%}
+    {#- sum of expr over the `rows` rows ending `offset` rows before the current one -#}
+    sum({{ expr }}) over (
+        partition by {{ partition_by }} order by {{ order_by }}
+        rows between {{ rows + offset - 1 }} preceding and {{ offset ~ ' preceding' if offset else 'current row' }}
+    )
+{%- endmacro %}
+
+{% macro running_sum(expr, partition_by, order_by='ts_utc') -%}
+    sum({{ expr }}) over (partition by {{ partition_by }} order by {{ order_by }} rows unbounded preceding)
+{%- endmacro %}
+
+{% macro window_from_running(running_column, rows, partition_by, order_by='ts_utc') -%}
+    {#- sum over the last `rows` rows, from a running-sum column: S(t) - S(t - rows) -#}
+    ({{ running_column }} - coalesce(lag({{ running_column }}, {{ rows }}) over (
+        partition by {{ partition_by }} order by {{ order_by }}), 0))
+{%- endmacro %}
+
+{% macro exact_numeric_type() -%}
+    {{ return(adapter.dispatch('exact_numeric_type', 'bqx')()) }}
+{%- endmacro %}
+
+{% macro default__exact_numeric_type() -%}numeric{%- endmacro %}
+
+{% macro spark__exact_numeric_type() -%}decimal(38, 18){%- endmacro %}

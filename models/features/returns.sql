@@ -1,0 +1,31 @@
+{{ config(materialized='partitioned_table') }}
+-- depends_on: {{ ref('pairs') }} (the partition tree has one branch per pair of the seed)
+
+-- Log returns of the close over the last W minutes, in percent, within the segment.
+with series as (
+    select pair, ts_utc, segment_start_utc, segment_row, price_units
+    from {{ ref('int_m1_series') }}
+    where {{ ts_in_scope('ts_utc', halo_before=true) }} and {{ pair_in_scope('pair') }}
+),
+
+final as (
+    select
+        pair,
+        ts_utc,
+        segment_row,
+        {%- for w in return_windows() %}
+        100 * ln(price_units::float8 / lag(price_units, {{ w }}) over (
+            partition by pair, segment_start_utc order by ts_utc
+        )) as return_{{ w }}{{ "," if not loop.last }}
+        {%- endfor %}
+    from series
+)
+
+select
+    pair,
+    ts_utc,
+    {%- for w in return_windows() %}
+    return_{{ w }}{{ "," if not loop.last }}
+    {%- endfor %}
+from final
+where segment_row >= {{ return_windows() | max }} and {{ ts_in_scope('ts_utc') }}

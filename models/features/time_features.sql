@@ -1,0 +1,41 @@
+{{ config(materialized='partitioned_table') }}
+-- depends_on: {{ ref('pairs') }} (the partition tree has one branch per pair of the seed)
+
+-- Calendar encodings and trading sessions. Sessions use each centre's local clock (DST
+-- included): Tokyo 09:00-17:59 Asia/Tokyo, London 08:00-16:59 Europe/London, New York
+-- 08:00-16:59 America/New_York.
+with series as (
+    select pair, ts_utc
+    from {{ ref('int_m1_series') }}
+    where {{ ts_in_scope('ts_utc') }} and {{ pair_in_scope('pair') }}
+),
+
+clocks as (
+    select
+        pair,
+        ts_utc,
+        extract(hour from ts_utc at time zone 'UTC') * 60 + extract(minute from ts_utc at time zone 'UTC')
+            as minute_of_day,
+        extract(isodow from ts_utc at time zone 'UTC') - 1 as day_of_week,
+        extract(hour from ts_utc at time zone 'Asia/Tokyo') as tokyo_hour,
+        extract(hour from ts_utc at time zone 'Europe/London') as london_hour,
+        extract(hour from ts_utc at time zone 'America/New_York') as new_york_hour
+    from series
+),
+
+final as (
+    select
+        pair,
+        ts_utc,
+        sin(2 * pi() * minute_of_day / 1440) as minute_of_day_sin,
+        cos(2 * pi() * minute_of_day / 1440) as minute_of_day_cos,
+        sin(2 * pi() * day_of_week / 7) as day_of_week_sin,
+        cos(2 * pi() * day_of_week / 7) as day_of_week_cos,
+        tokyo_hour between 9 and 17 as is_tokyo_session,
+        london_hour between 8 and 16 as is_london_session,
+        new_york_hour between 8 and 16 as is_new_york_session,
+        london_hour between 8 and 16 and new_york_hour between 8 and 16 as is_london_new_york_overlap
+    from clocks
+)
+
+select * from final

@@ -1,0 +1,55 @@
+{{ config(materialized='partitioned_table') }}
+-- depends_on: {{ ref('pairs') }} (the partition tree has one branch per pair of the seed)
+
+-- vol_W: sample standard deviation of 1-minute log returns × 100 over the last W minutes.
+-- hl_vol_W: Parkinson's high-low range estimator over the same window, also in percent.
+-- float8 running sums minus their lag keep the cost O(n) for every W.
+{%- set partition = 'pair, segment_start_utc' %}
+
+with series as (
+    select
+        pair,
+        ts_utc,
+        segment_start_utc,
+        segment_row,
+        coalesce(log_return_pct, 0) as log_return_pct,
+        log_range_pct
+    from {{ ref('int_m1_series') }}
+    where {{ ts_in_scope('ts_utc', halo_before=true) }} and {{ pair_in_scope('pair') }}
+),
+
+running as (
+    select
+        *,
+        {{ running_sum('log_return_pct', partition) }} as sum_r,
+        {{ running_sum('log_return_pct * log_return_pct', partition) }} as sum_r2,
+        {{ running_sum('log_range_pct * log_range_pct', partition) }} as sum_hl2
+    from series
+),
+
+windows as (
+    select
+        pair,
+        ts_utc,
+        segment_row,
+        {%- for w in vol_windows() %}
+        {{ window_from_running('sum_r', w, partition) }} as sum_r_{{ w }},
+        {{ window_from_running('sum_r2', w, partition) }} as sum_r2_{{ w }},
+        {{ window_from_running('sum_hl2', w, partition) }} as sum_hl2_{{ w }}{{ "," if not loop.last }}
+        {%- endfor %}
+    from running
+),
+
+final as (
+    select
+        pair,
+        ts_utc,
+        {%- for w in vol_windows() %}
+        sqrt(greatest((sum_r2_{{ w }} - sum_r_{{ w }} * sum_r_{{ w }} / {{ w }}) / {{ w - 1 }}, 0)) as vol_{{ w }},
+        sqrt(sum_hl2_{{ w }} / (4 * ln(2.0) * {{ w }})) as hl_vol_{{ w }}{{ "," if not loop.last }}
+        {%- endfor %}
+    from windows
+    where segment_row >= {{ vol_windows() | max }} and {{ ts_in_scope('ts_utc') }}
+)
+
+select * from final

@@ -1,0 +1,70 @@
+{{ config(materialized='partitioned_table') }}
+-- depends_on: {{ ref('pairs') }} (the partition tree has one branch per pair of the seed)
+
+-- Series every feature family starts from. Prices become exact integers (close × 10^decimals,
+-- decimals from seeds/pairs.csv), so bqx and the rate-index regression are computed from
+-- exact bigint moving sums: no float cancellation, and the same result whatever the halo.
+with grid as (
+    select g.*
+    from {{ ref('int_m1_grid_filled') }} as g
+    where
+        {{ ts_in_scope('g.ts_utc', halo_before=true) }}
+        and {{ pair_in_scope('g.pair') }}
+),
+
+first_close as (
+    -- base of the rate index: the pair's first bar in the data set (index lookup per pair)
+    select
+        p.pair,
+        p.price_decimals,
+        f.close as first_close
+    from {{ ref('pairs') }} as p
+    cross join lateral (
+        select r.close
+        from {{ ref('stg_m1_bars') }} as r
+        where r.pair = p.pair
+        order by r.ts_utc
+        limit 1
+    ) as f
+),
+
+priced as (
+    select
+        g.*,
+        round(g.close * power(10, f.price_decimals))::bigint as price_units,
+        100.0 / round(f.first_close * power(10, f.price_decimals)) as index_scale
+    from grid as g
+    inner join first_close as f on g.pair = f.pair
+),
+
+final as (
+    select
+        pair,
+        ts_utc,
+        segment_start_utc,
+        segment_row,
+        is_filled,
+        open,
+        high,
+        low,
+        close,
+        price_units,
+        index_scale,
+        price_units * index_scale as rate_index,
+        case when segment_row >= 1 then
+            100 * ln(price_units::float8 / lag(price_units) over (
+                partition by pair, segment_start_utc order by ts_utc
+            ))
+        end as log_return_pct,
+        100 * ln(high / low) as log_range_pct,
+        {%- for w in bqx_windows() %}
+        case when segment_row >= {{ w }} then
+            100 * ({{ w }} * price_units - {{ moving_sum('price_units', w, 'pair, segment_start_utc', offset=1) }})::float8
+            / {{ moving_sum('price_units', w, 'pair, segment_start_utc', offset=1) }}::float8
+        end as bqx_{{ w }}{{ "," if not loop.last }}
+        {%- endfor %}
+    from priced
+)
+
+select * from final
+where {{ ts_in_scope('ts_utc') }}
