@@ -41,7 +41,7 @@ demo: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/sqlfluff lint models macros tests/data --processes 2
+	$(BIN)/sqlfluff lint models --processes 2
 
 pytest: setup
 	$(BIN)/pytest

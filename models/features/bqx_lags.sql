@@ -3,7 +3,12 @@
 
 -- The pair's own bqx (= bqx_60) k minutes ago, within the segment.
 with series as (
-    select pair, ts_utc, segment_start_utc, segment_row, bqx_60
+    select
+        pair,
+        ts_utc,
+        segment_start_utc,
+        segment_row,
+        bqx_60
     from {{ ref('int_m1_series') }}
     where {{ ts_in_scope('ts_utc', halo_before=true) }} and {{ pair_in_scope('pair') }}
 ),
@@ -14,7 +19,9 @@ lagged as (
         ts_utc,
         segment_row,
         {%- for k in bqx_lags() %}
-        lag(bqx_60, {{ k }}) over (partition by pair, segment_start_utc order by ts_utc) as bqx_lag_{{ k }}{{ "," if not loop.last }}
+        lag(bqx_60, {{ k }})
+            over (partition by pair, segment_start_utc order by ts_utc)
+            as bqx_lag_{{ k }}{{ "," if not loop.last }}
         {%- endfor %}
     from series
 ),

@@ -50,7 +50,7 @@ final as (
     from {{ sparse_table_last_cte(range_windows() | max) }}
 )
 
-select
+        select
     pair,
     ts_utc,
     {%- for w in zscore_windows() %}
@@ -61,4 +61,3 @@ select
     {%- endfor %}
 from final
 where segment_row >= {{ [zscore_windows() | max, range_windows() | max] | max }} and {{ ts_in_scope('ts_utc') }}
-

@@ -3,7 +3,12 @@
 
 -- Log returns of the close over the last W minutes, in percent, within the segment.
 with series as (
-    select pair, ts_utc, segment_start_utc, segment_row, price_units
+    select
+        pair,
+        ts_utc,
+        segment_start_utc,
+        segment_row,
+        price_units
     from {{ ref('int_m1_series') }}
     where {{ ts_in_scope('ts_utc', halo_before=true) }} and {{ pair_in_scope('pair') }}
 ),
@@ -21,7 +26,7 @@ final as (
     from series
 )
 
-select
+        select
     pair,
     ts_utc,
     {%- for w in return_windows() %}

@@ -8,13 +8,21 @@
 {%- set partition = 'a.pair, a.sister_rank, a.segment_start_utc' %}
 
 with series as (
-    select pair, ts_utc, segment_start_utc, segment_row, bqx_60 as bqx
+    select
+        pair,
+        ts_utc,
+        segment_start_utc,
+        segment_row,
+        bqx_60 as bqx
     from {{ ref('int_m1_series') }}
     where {{ ts_in_scope('ts_utc', halo_before=true) }} and bqx_60 is not null
 ),
 
 sisters as (
-    select pair, sister, sister_rank
+    select
+        pair,
+        sister,
+        sister_rank
     from {{ ref('sister_pairs') }}
     where {{ pair_in_scope('pair') }}
 ),
@@ -69,7 +77,8 @@ final as (
         ts_utc,
         {%- for rank in range(1, 13) %}
         {%- for w in sister_corr_windows() %}
-        max(case when sister_rank = {{ rank }} then corr_{{ w }} end) as sister_{{ '%02d' % rank }}_corr_{{ w }}{{ "," if not (loop.last and rank == 12) }}
+        max(case when sister_rank = {{ rank }} then corr_{{ w }} end)
+            as sister_{{ '%02d' % rank }}_corr_{{ w }}{{ "," if not (loop.last and rank == 12) }}
         {%- endfor %}
         {%- endfor %}
     from correlations

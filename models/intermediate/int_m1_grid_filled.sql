@@ -6,7 +6,14 @@
 -- after a longer gap (weekends, outages) nothing is filled and a new segment starts, so
 -- rolling windows restart. segment_row counts minutes since the segment's first bar.
 with bars as (
-    select pair, ts_utc, open, high, low, close, volume
+    select
+        pair,
+        ts_utc,
+        open,
+        high,
+        low,
+        close,
+        volume
     from {{ ref('stg_m1_bars') }}
     where {{ ts_in_scope('ts_utc', halo_before=true, halo_after_minutes=62) }}
 ),

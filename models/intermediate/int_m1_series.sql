@@ -59,7 +59,8 @@ final as (
         100 * ln(high / low) as log_range_pct,
         {%- for w in bqx_windows() %}
         case when segment_row >= {{ w }} then
-            100 * ({{ w }} * price_units - {{ moving_sum('price_units', w, 'pair, segment_start_utc', offset=1) }})::float8
+            100
+            * ({{ w }} * price_units - {{ moving_sum('price_units', w, 'pair, segment_start_utc', offset=1) }})::float8
             / {{ moving_sum('price_units', w, 'pair, segment_start_utc', offset=1) }}::float8
         end as bqx_{{ w }}{{ "," if not loop.last }}
         {%- endfor %}

@@ -13,11 +13,12 @@ with final as (
         r.is_filled,
         r.minutes_since_gap,
         {%- for family in families %}
-        {{ family_columns(ref(family), family, family ~ '_' if family.startswith('reg_') else '') }}{{ "," if not loop.last }}
+        {%- set prefix = family ~ '_' if family.startswith('reg_') else '' %}
+        {{ family_columns(ref(family), family, prefix) }}{{ "," if not loop.last }}
         {%- endfor %}
     from {{ ref('rate_index') }} as r
     {%- for family in families %}
-    inner join {{ ref(family) }} as {{ family }} on r.pair = {{ family }}.pair and r.ts_utc = {{ family }}.ts_utc
+        inner join {{ ref(family) }} as {{ family }} on r.pair = {{ family }}.pair and r.ts_utc = {{ family }}.ts_utc
     {%- endfor %}
 )
 
