@@ -35,8 +35,14 @@
     {%- endif -%}
 {%- endmacro %}
 
-{% macro months_to_build(source_relation) -%}
-    {#- First days of the months to (re)build: the var range, else every month with bars. -#}
+{% macro raw_bars_relation() -%}
+    {#- raw.m1_bars, the one raw table (DESIGN.md), for macros that run outside a model's refs -#}
+    {{ return(api.Relation.create(database=target.database, schema='raw', identifier='m1_bars', type='table')) }}
+{%- endmacro %}
+
+{% macro months_to_build() -%}
+    {#- First days of the months to (re)build: the var range, else every month with raw bars. -#}
+    {%- set source_relation = raw_bars_relation() -%}
     {%- if var('month_from', none) is not none -%}
         {%- set query -%}
             select to_char(m, 'YYYY-MM-DD')

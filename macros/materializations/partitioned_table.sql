@@ -2,7 +2,7 @@
     by RANGE(ts_utc) per month, named <table>_<pair>_<yyyy>_<mm>.
 
     Full build: the model's rows go into an unlogged staging table, a new partition tree is
-    created in <schema>_build for every pair of seeds/pairs.csv and every month of the rows,
+    created in <schema>_build for every pair of seeds/pairs.csv and every month of raw bars,
     filled, indexed on (pair, ts_utc), and swapped into <schema> in the same transaction as
     the old tree is dropped: readers see the old table or the new one, never a half.
     Partial build (vars month_from/month_to and/or pairs): only the partitions in scope are
@@ -26,7 +26,7 @@
     {%- endcall %}
 
     {%- if partial -%}
-        {%- set months = months_to_build(staged) -%}
+        {%- set months = months_to_build() -%}
         {%- for pair in pairs_in_scope() -%}
             {{ bqx_ensure_partitions(target, pair, months) }}
         {%- endfor -%}
@@ -39,7 +39,7 @@
             insert into {{ target }} select * from {{ staged }};
         {%- endcall %}
     {%- else -%}
-        {%- set months = months_to_build(staged) -%}
+        {%- set months = months_to_build() -%}
         {%- set fresh = api.Relation.create(database=this.database, schema=build_schema,
                                              identifier=this.identifier, type='table') -%}
         {% call statement('create_tree') -%}
@@ -53,6 +53,11 @@
             insert into {{ fresh }} select * from {{ staged }};
             alter table {{ fresh }} add primary key (pair, ts_utc);
         {%- endcall %}
+        {%- if existing is not none -%}
+            {#- through the adapter, so dbt's relation cache also forgets the views that the
+                cascade drops (ml_feature_matrix), and dbt recreates them -#}
+            {% do adapter.drop_relation(existing) %}
+        {%- endif -%}
         {{ bqx_swap_partition_tree(fresh, target, months) }}
     {%- endif -%}
 
@@ -101,9 +106,8 @@
 {%- endmacro %}
 
 {% macro postgres__bqx_swap_partition_tree(fresh, target, months) -%}
-    {#- Same transaction as the build: drop the old tree, move the new one in. -#}
+    {#- Same transaction as the build and the drop of the old tree: move the new one in. -#}
     {% call statement('swap') -%}
-        drop table if exists {{ target }} cascade;
         alter table {{ fresh }} set schema {{ target.schema }};
         {%- for pair in pair_universe() %}
         alter table {{ partition_relation(fresh, pair) }} set schema {{ target.schema }};
