@@ -26,6 +26,8 @@ db_app = typer.Typer(
     help="The database: embedded PostgreSQL or BQX_DATABASE_URL.", no_args_is_help=True
 )
 app.add_typer(db_app, name="db")
+features_app = typer.Typer(help="The feature matrix.", no_args_is_help=True)
+app.add_typer(features_app, name="features")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -254,6 +256,33 @@ def dbt(ctx: typer.Context):
     code = run_dbt(Settings.from_env(), list(ctx.args))
     if code != 0:
         raise typer.Exit(code)
+
+
+# ---------------------------------------------------------------------------- features
+@features_app.command("list")
+@user_errors
+def features_list(
+    columns: Annotated[bool, typer.Option("--columns", help="List every column.")] = False,
+):
+    """Families and column count of bqx.ml_feature_matrix, read from the database."""
+    from bqx.features import family_of, matrix_columns
+
+    with db.connect(Settings.from_env()) as conn:
+        found = matrix_columns(conn)
+    if not found:
+        raise BqxUserError("bqx.ml_feature_matrix does not exist yet: run `bqx build` first")
+    if columns:
+        for column in found:
+            typer.echo(f"{column.name}\t{column.data_type}")
+        return
+    families = Counter(family_of(column.name) for column in found)
+    table = Table(title="bqx.ml_feature_matrix")
+    table.add_column("family")
+    table.add_column("columns", justify="right")
+    for family, n in families.items():
+        table.add_row(family, str(n))
+    console.print(table)
+    console.print(f"{len(found)} feature columns (plus pair, ts_utc)")
 
 
 def run() -> None:  # pragma: no cover - console entry for `python -m bqx`

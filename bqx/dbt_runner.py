@@ -60,6 +60,9 @@ def dbt_env(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
     env.update(params.as_dbt_env())
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    # compiled SQL, run results and logs under BQX_HOME: concurrent runs never collide
+    env["DBT_TARGET_PATH"] = str(dbt_target_dir(settings))
+    env["DBT_LOG_PATH"] = str(settings.home / "dbt" / "logs")
     return env
 
 
@@ -68,10 +71,21 @@ def dbt_executable() -> str:
     return str(candidate) if candidate.exists() else "dbt"
 
 
-def run_dbt(settings: Settings, args: list[str], scope: BuildScope | None = None) -> int:
-    """Run one dbt command in the project; returns dbt's exit code."""
+def dbt_target_dir(settings: Settings) -> Path:
+    """dbt's compiled SQL and run results, kept per BQX_HOME so that runs never collide."""
+    return settings.home / "dbt" / "target"
+
+
+def dbt_command(settings: Settings, args: list[str], scope: BuildScope | None = None) -> list[str]:
     command = [dbt_executable(), *args, "--project-dir", str(PROJECT_DIR)]
     command += ["--profiles-dir", str(PROJECT_DIR)]
     if scope and scope.as_vars():
         command += ["--vars", json.dumps(scope.as_vars())]
-    return subprocess.call(command, env=dbt_env(settings), cwd=PROJECT_DIR)
+    return command
+
+
+def run_dbt(settings: Settings, args: list[str], scope: BuildScope | None = None) -> int:
+    """Run one dbt command in the project; returns dbt's exit code."""
+    return subprocess.call(
+        dbt_command(settings, args, scope), env=dbt_env(settings), cwd=PROJECT_DIR
+    )

@@ -1,0 +1,89 @@
+"""Shared pieces of the benchmarks: an isolated database, real data slices, memory sampling."""
+
+from __future__ import annotations
+
+import os
+import platform
+import threading
+import time
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+import pandas as pd
+import psutil
+
+from bqx import db
+from bqx.config import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+REAL_DATA = REPO.parent / "shared" / "data" / "fx_m1"
+
+
+def machine() -> str:
+    memory = psutil.virtual_memory().total / 2**30
+    return (
+        f"{platform.node()} ({os.cpu_count()} cores, {memory:.0f} GiB, {platform.python_version()})"
+    )
+
+
+def require_real_data() -> Path:
+    if not (REAL_DATA / "EURUSD.csv.gz").exists():
+        raise SystemExit(f"real data not found at {REAL_DATA}: the benchmarks need ../shared")
+    return REAL_DATA
+
+
+def bench_settings(name: str) -> Settings:
+    """A fresh database: under BQX_DATABASE_URL's server if set, else an embedded one."""
+    home = REPO / ".bqx" / "bench" / name
+    home.mkdir(parents=True, exist_ok=True)
+    base = Settings(home=home, database_url=os.environ.get("BQX_DATABASE_URL"))
+    server = db.database_url(base)
+    conn = db.psycopg2.connect(server)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f"drop database if exists bench_{name} with (force)")
+        cur.execute(f"create database bench_{name}")
+    conn.close()
+    params = db.parse_database_url(server)
+    url = f"postgresql://{params.user}:{params.password}@/bench_{name}?host={params.host}&port={params.port}"
+    return Settings(home=home, database_url=url)
+
+
+def write_month_slices(pairs: list[str], month: str, out: Path) -> int:
+    """Write <PAIR>.csv of one month (YYYY-MM) of the real 2017 files; returns rows written."""
+    out.mkdir(parents=True, exist_ok=True)
+    total = 0
+    for pair in pairs:
+        frame = pd.read_csv(REAL_DATA / f"{pair}.csv.gz")
+        frame = frame[frame["ts_utc"].str.startswith(month)]
+        frame.to_csv(out / f"{pair}.csv", index=False)
+        total += len(frame)
+    return total
+
+
+@contextmanager
+def peak_memory(result: dict, key: str = "peak_rss_gib"):
+    """Sample the summed RSS of PostgreSQL and this process tree every 0.2 s."""
+    stop = threading.Event()
+    peak = [0]
+
+    def sample() -> None:
+        me = psutil.Process()
+        while not stop.is_set():
+            total = 0
+            procs = [me, *me.children(recursive=True)]
+            procs += [p for p in psutil.process_iter(["name"]) if p.info["name"] == "postgres"]
+            for proc in procs:
+                with suppress(psutil.Error):
+                    total += proc.memory_info().rss
+            peak[0] = max(peak[0], total)
+            time.sleep(0.2)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        result[key] = peak[0] / 2**30

@@ -1,0 +1,153 @@
+"""Benchmark: the base feature layer for one real 2017 month of all 28 pairs.
+
+Prints wall time and rows/s of the dbt build, per-model times, the cost ratio of a 630-minute
+regression window over a 60-minute one (same SQL, same rows), the ratio against a pandas
+implementation of the same REG and vol features computed in this run, and peak memory.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench.common import (
+    REPO,
+    bench_settings,
+    machine,
+    peak_memory,
+    require_real_data,
+    write_month_slices,
+)
+from bqx import db
+from bqx.dbt_runner import dbt_command, dbt_env, dbt_target_dir
+from bqx.ingest import ingest_files
+from bqx.pairs import PAIRS
+
+MONTH = "2017-03"
+REG_WINDOWS = (60, 90, 150, 240, 390, 630)
+VOL_WINDOWS = (30, 60, 90, 150, 240, 390, 630)
+
+
+def run_dbt_timed(settings, args: list[str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(
+        dbt_command(settings, args),
+        env=dbt_env(settings),
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+    )
+    return time.perf_counter() - started
+
+
+def model_times(settings) -> dict[str, float]:
+    results = json.loads((dbt_target_dir(settings) / "run_results.json").read_text())
+    return {r["unique_id"].split(".")[-1]: r["execution_time"] for r in results["results"]}
+
+
+def window_cost(settings, conn, w: int) -> float:
+    """Seconds to run the single-window regression probe (analyses/window_cost.sql)."""
+    run_dbt_timed(settings, ["compile", "--select", "window_cost", "--vars", json.dumps({"w": w})])
+    sql = (dbt_target_dir(settings) / "compiled/bqx/analyses/window_cost.sql").read_text()
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        with conn.cursor() as cur:
+            cur.execute(sql)
+            cur.fetchall()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def pandas_reference(series: pd.DataFrame) -> float:
+    """The same REG (rate index and bqx) and vol features with pandas rolling sums; seconds."""
+    started = time.perf_counter()
+    for _, group in series.groupby(["pair", "segment_start_utc"], sort=False):
+        n = group["segment_row"].to_numpy(dtype=float)
+        for y in (group["rate_index"].to_numpy(), group["bqx_60"].to_numpy()):
+            frame = pd.DataFrame({"y": y, "ny": n * y, "nny": n * n * y, "yy": y * y})
+            for w in REG_WINDOWS:
+                sums = frame.rolling(w).sum()
+                n0 = n - w + 1
+                t1 = sums["ny"] - n0 * sums["y"]
+                t2 = sums["nny"] - 2 * n0 * sums["ny"] + n0 * n0 * sums["y"]
+                p1y = t1 - (w - 1) / 2 * sums["y"]
+                p2y = t2 - (w - 1) * t1 + (w - 1) * (w - 2) / 6 * sums["y"]
+                g1 = p1y / (w * (w * w - 1) / 12)
+                g2 = p2y / (w * (w * w - 1) * (w * w - 4) / 180)
+                sst = sums["yy"] - sums["y"] ** 2 / w
+                _ = np.sqrt(np.maximum(sst - g1 * p1y - g2 * p2y, 0) / w)
+        returns = pd.Series(100 * np.log(group["close"]).diff().to_numpy())
+        for w in VOL_WINDOWS:
+            _ = returns.rolling(w).std()
+    return time.perf_counter() - started
+
+
+def main() -> dict:
+    require_real_data()
+    settings = bench_settings("features")
+    report: dict = {"machine": machine(), "month": MONTH, "pairs": len(PAIRS)}
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = write_month_slices(list(PAIRS), MONTH, Path(tmp))
+        conn = db.connect(settings)
+        ingest_files(conn, [Path(tmp)])
+        conn.close()
+    report["bars"] = rows
+    run_dbt_timed(settings, ["seed"])
+    with peak_memory(report):
+        started = time.perf_counter()
+        run_dbt_timed(
+            settings, ["run", "--select", "+ml_feature_matrix", "--exclude", "resource_type:seed"]
+        )
+        report["build_seconds"] = time.perf_counter() - started
+    report["model_seconds"] = model_times(settings)
+    conn = db.connect(settings)
+    with conn.cursor() as cur:
+        cur.execute("select count(*) from bqx.int_m1_series")
+        report["grid_rows"] = cur.fetchone()[0]
+    report["rows_per_second"] = report["grid_rows"] / report["build_seconds"]
+    cost_60, cost_630 = window_cost(settings, conn, 60), window_cost(settings, conn, 630)
+    report["window_630_over_60"] = cost_630 / cost_60
+    series = pd.read_sql(
+        "select pair, segment_start_utc, segment_row, rate_index, bqx_60, close "
+        "from bqx.int_m1_series order by pair, ts_utc",
+        conn,
+    )
+    conn.close()
+    sql_seconds = sum(report["model_seconds"][m] for m in ("reg_rate", "reg_bqx", "volatility"))
+    report["pandas_seconds"] = pandas_reference(series)
+    report["sql_reg_vol_seconds"] = sql_seconds
+    report["sql_over_pandas"] = sql_seconds / report["pandas_seconds"]
+    return report
+
+
+def print_report(report: dict) -> None:
+    print(f"base layer, {report['pairs']} pairs × {report['month']} on {report['machine']}")
+    print(f"  bars ingested {report['bars']:,}; grid rows {report['grid_rows']:,}")
+    print(
+        f"  dbt run (grid → matrix): {report['build_seconds']:.1f} s, "
+        f"{report['rows_per_second']:,.0f} grid rows/s"
+    )
+    for model, seconds in sorted(report["model_seconds"].items(), key=lambda kv: -kv[1]):
+        print(f"    {model:<22} {seconds:6.1f} s")
+    print(
+        "  window 630 / window 60 (rolling regression, same rows): "
+        f"{report['window_630_over_60']:.2f}"
+    )
+    print(
+        f"  REG + vol: SQL {report['sql_reg_vol_seconds']:.1f} s vs pandas rolling sums "
+        f"{report['pandas_seconds']:.1f} s (SQL/pandas = {report['sql_over_pandas']:.2f})"
+    )
+    print(f"  peak memory (PostgreSQL + dbt): {report['peak_rss_gib']:.2f} GiB")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(REPO))
+    print_report(main())
