@@ -234,11 +234,21 @@ def build(
         str | None, typer.Option(help="Rebuild only these months: YYYY-MM..YYYY-MM.")
     ] = None,
     select: Annotated[str | None, typer.Option(help="dbt node selection.")] = None,
+    train_end: Annotated[
+        str | None,
+        typer.Option(help="Pin the end of the train period, YYYY-MM-DD (default: 60% of data)."),
+    ] = None,
+    validation_end: Annotated[
+        str | None,
+        typer.Option(help="Pin the end of the validation period, YYYY-MM-DD (default: 80%)."),
+    ] = None,
 ):
     """Run the dbt build (models + tests) against the configured database."""
     from bqx.dbt_runner import BuildScope, run_dbt
 
-    scope = BuildScope.parse(pairs=pairs, months=months)
+    scope = BuildScope.parse(
+        pairs=pairs, months=months, train_end=train_end, validation_end=validation_end
+    )
     args = ["build", *(["--select", select] if select else [])]
     code = run_dbt(Settings.from_env(), args, scope=scope)
     if code != 0:

@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from bqx import db
@@ -26,12 +27,21 @@ class BuildScope:
     pairs: tuple[str, ...] | None = None
     month_from: str | None = None  # YYYY-MM-01
     month_to: str | None = None  # YYYY-MM-01, inclusive
+    train_end: str | None = None  # YYYY-MM-DD: pins the end of the train period
+    validation_end: str | None = None  # YYYY-MM-DD: pins the end of the validation period
 
     @classmethod
-    def parse(cls, pairs: str | None = None, months: str | None = None) -> BuildScope:
+    def parse(
+        cls,
+        pairs: str | None = None,
+        months: str | None = None,
+        train_end: str | None = None,
+        validation_end: str | None = None,
+    ) -> BuildScope:
         pair_list = tuple(parse_pairs(pairs)) if pairs else None
+        ends = _period_ends(train_end, validation_end)
         if not months:
-            return cls(pairs=pair_list)
+            return cls(pairs=pair_list, **ends)
         match = _MONTH_RANGE.match(months.strip())
         if not match:
             raise BqxUserError(f"bad --months {months!r}: use YYYY-MM or YYYY-MM..YYYY-MM")
@@ -43,7 +53,7 @@ class BuildScope:
         first, last = f"{y1}-{m1}-01", f"{y2}-{m2}-01"
         if last < first:
             raise BqxUserError(f"--months {months!r} ends before it starts")
-        return cls(pairs=pair_list, month_from=first, month_to=last)
+        return cls(pairs=pair_list, month_from=first, month_to=last, **ends)
 
     def as_vars(self) -> dict:
         out: dict = {}
@@ -52,7 +62,29 @@ class BuildScope:
         if self.month_from:
             out["month_from"] = self.month_from
             out["month_to"] = self.month_to
+        if self.train_end:
+            out["train_end"] = self.train_end
+        if self.validation_end:
+            out["validation_end"] = self.validation_end
         return out
+
+
+def _period_ends(train_end: str | None, validation_end: str | None) -> dict[str, str | None]:
+    """Validated --train-end / --validation-end (YYYY-MM-DD, in that order)."""
+    parsed = {}
+    for name, text in (("train_end", train_end), ("validation_end", validation_end)):
+        if text is None:
+            parsed[name] = None
+            continue
+        try:
+            parsed[name] = date.fromisoformat(text.strip()).isoformat()
+        except ValueError:
+            flag = "--" + name.replace("_", "-")
+            raise BqxUserError(f"bad {flag} {text!r}: use YYYY-MM-DD") from None
+    ends = parsed["train_end"], parsed["validation_end"]
+    if all(ends) and ends[1] <= ends[0]:
+        raise BqxUserError("--validation-end must come after --train-end")
+    return parsed
 
 
 def dbt_env(settings: Settings) -> dict[str, str]:

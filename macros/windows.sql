@@ -20,3 +20,8 @@
     {#- Longest history any base feature needs: bqx_60 (60) feeding a 630-minute regression. -#}
     {{ return(60 + 630) }}
 {%- endmacro %}
+
+{% macro target_horizon_minutes() -%}
+    {#- Horizon of every target (bqx_t60, vol_t60, regime_t60). -#}
+    {{ return(60) }}
+{%- endmacro %}

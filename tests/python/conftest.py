@@ -4,17 +4,55 @@ from __future__ import annotations
 
 import os
 import uuid
+from datetime import date
 from pathlib import Path
 
+import pandas as pd
 import psycopg2
 import pytest
 
 from bqx import db
 from bqx.config import Settings
+from bqx.dbt_runner import BuildScope, run_dbt
+from bqx.ingest import ingest_files
 from bqx.schema import ensure_raw_schema
+from bqx.synth import SynthConfig, write_market
 
 REPO = Path(__file__).resolve().parents[2]
 REAL_DATA = REPO.parent / "shared" / "data" / "fx_m1"
+
+# The generated market most build tests share: ten days across the January/February boundary
+SYNTH_START = date(2024, 1, 28)  # a Sunday
+SYNTH_DAYS = 10
+CUTOFF = pd.Timestamp("2024-02-06 12:00", tz="UTC")  # the truncated build ends here
+TRAIN_END = "2024-02-03"  # pinned, so truncated and full builds share the train period
+BASE_TABLES = [
+    "rate_index",
+    "bqx_values",
+    "reg_rate",
+    "reg_bqx",
+    "volatility",
+    "returns",
+    "price_position",
+    "time_features",
+    "bqx_lags",
+    "sister_correlation",
+]
+CROSS_PAIR_TABLES = [
+    "cross_pair_momentum",
+    "cross_pair_volatility",
+    "cross_pair_correlation_drift",
+    "cross_pair_lead_lag",
+]
+FEATURE_TABLES = BASE_TABLES + CROSS_PAIR_TABLES
+# Links of the generated market (ground_truth.json "pair_links") stored as if `bqx granger`
+# had found them, so the lead-lag model has filled slots: EURJPY gets two leaders.
+PLANTED_LEAD_LAGS = [
+    ("GBPUSD", "EURUSD", 5, 0.030),
+    ("EURUSD", "EURJPY", 3, 0.020),
+    ("GBPJPY", "EURJPY", 5, 0.025),
+    ("AUDUSD", "NZDUSD", 7, 0.015),
+]
 
 
 @pytest.fixture(scope="session")
@@ -90,3 +128,63 @@ def count(conn, sql: str, params=None) -> int:
     with conn.cursor() as cur:
         cur.execute(sql, params)
         return int(cur.fetchone()[0])
+
+
+@pytest.fixture(scope="session")
+def market(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("market")
+    write_market(SynthConfig(start=SYNTH_START, days=SYNTH_DAYS, seed=11), out)
+    return out
+
+
+def truncated_copy(market: Path, out: Path, cutoff: pd.Timestamp) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    for path in market.glob("*.csv.gz"):
+        frame = pd.read_csv(path)
+        frame[pd.to_datetime(frame["ts_utc"], utc=True) <= cutoff].to_csv(
+            out / path.name, index=False
+        )
+    return out
+
+
+def plant_lead_lag_relationships(conn) -> None:
+    """bqx.lead_lag_relationships as `bqx granger` writes it, holding PLANTED_LEAD_LAGS."""
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            """
+            create schema if not exists bqx;
+            create table if not exists bqx.lead_lag_relationships (
+                leader text, follower text, lag_minutes integer, f_stat float8,
+                p_value float8, p_adjusted float8, effect_size float8,
+                train_start timestamptz, train_end timestamptz,
+                primary key (leader, follower)
+            );
+            truncate bqx.lead_lag_relationships;
+            """
+        )
+        for leader, follower, lag, effect in PLANTED_LEAD_LAGS:
+            cur.execute(
+                "insert into bqx.lead_lag_relationships values "
+                "(%s, %s, %s, 50.0, 1e-12, 1e-10, %s, %s, %s)",
+                (leader, follower, lag, effect, f"{SYNTH_START} 00:00+00", f"{TRAIN_END} 00:00+00"),
+            )
+
+
+@pytest.fixture(scope="session")
+def built(make_settings, market, tmp_path_factory):
+    """Build on data truncated at CUTOFF, keep a snapshot in schema `truncated`, then build
+    on the full data. Shared by the build, point-in-time and cross-pair tests."""
+    settings = make_settings("builds")
+    conn = db.connect(settings)
+    scope = BuildScope.parse(train_end=TRAIN_END)
+    ingest_files(conn, [truncated_copy(market, tmp_path_factory.mktemp("cut"), CUTOFF)])
+    plant_lead_lag_relationships(conn)
+    assert run_dbt(settings, ["build"], scope=scope) == 0, "dbt build failed on truncated data"
+    with conn, conn.cursor() as cur:
+        cur.execute("drop schema if exists truncated cascade; create schema truncated")
+        for table in FEATURE_TABLES:
+            cur.execute(f"create table truncated.{table} as select * from bqx.{table}")
+    ingest_files(conn, [market])
+    assert run_dbt(settings, ["build"], scope=scope) == 0, "dbt build failed on full data"
+    yield settings, conn
+    conn.close()

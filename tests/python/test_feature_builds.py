@@ -2,50 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
-from pathlib import Path
-
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from bqx import db
 from bqx.cli import app
 from bqx.dbt_runner import BuildScope, run_dbt
-from bqx.ingest import ingest_files
-from bqx.synth import SynthConfig, write_market
 
-FEATURE_TABLES = [
-    "rate_index",
-    "bqx_values",
-    "reg_rate",
-    "reg_bqx",
-    "volatility",
-    "returns",
-    "price_position",
-    "time_features",
-    "bqx_lags",
-    "sister_correlation",
-]
-CUTOFF = pd.Timestamp("2024-02-06 12:00", tz="UTC")
-START = date(2024, 1, 28)  # a Sunday: ten days across the January/February boundary
-
-
-@pytest.fixture(scope="module")
-def market(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("market")
-    write_market(SynthConfig(start=START, days=10, seed=11), out)
-    return out
-
-
-def truncated_copy(market: Path, out: Path, cutoff: pd.Timestamp) -> Path:
-    out.mkdir(parents=True, exist_ok=True)
-    for path in market.glob("*.csv.gz"):
-        frame = pd.read_csv(path)
-        frame[pd.to_datetime(frame["ts_utc"], utc=True) <= cutoff].to_csv(
-            out / path.name, index=False
-        )
-    return out
+from .conftest import CUTOFF, FEATURE_TABLES, TRAIN_END
 
 
 def snapshot(conn, schema: str) -> None:
@@ -62,22 +26,6 @@ def differing_rows(conn, left: str, right: str, where: str) -> int:
             f"except all select * from {right} where {where}) as d"
         )
         return int(cur.fetchone()[0])
-
-
-@pytest.fixture(scope="module")
-def built(make_settings, market, tmp_path_factory):
-    """Build on data truncated at CUTOFF, keep a snapshot, then build on the full data."""
-    settings = make_settings("builds")
-    conn = db.connect(settings)
-    ingest_files(conn, [truncated_copy(market, tmp_path_factory.mktemp("cut"), CUTOFF)])
-    assert run_dbt(settings, ["build"]) == 0, (
-        "dbt build (models and tests) failed on truncated data"
-    )
-    snapshot(conn, "truncated")
-    ingest_files(conn, [market])
-    assert run_dbt(settings, ["build"]) == 0, "dbt build (models and tests) failed on full data"
-    yield settings, conn
-    conn.close()
 
 
 @pytest.mark.parametrize("table", FEATURE_TABLES)
@@ -122,7 +70,7 @@ def test_every_table_has_every_pair_and_month_partition(built):
 def test_rebuilding_one_month_reproduces_it_and_leaves_others_alone(built):
     settings, conn = built
     snapshot(conn, "full_build")
-    scope = BuildScope.parse(months="2024-02")
+    scope = BuildScope.parse(months="2024-02", train_end=TRAIN_END)
     assert run_dbt(settings, ["run"], scope=scope) == 0
     for table in FEATURE_TABLES:
         january = "ts_utc < timestamptz '2024-02-01 00:00+00'"

@@ -1,0 +1,54 @@
+{{ config(materialized='table') }}
+
+-- The sisters each pair's cross-pair features are built against, chosen on the train period
+-- only (bqx.ml_periods): of the 12 pairs sharing a currency, the 2 whose bqx_60 correlates
+-- most strongly (by absolute Pearson correlation over common minutes) with the pair's.
+-- Ties go to the sister first in alphabetical order, so the choice is deterministic.
+{%- set train = period_bounds('train') %}
+
+with series as (
+    select
+        pair,
+        ts_utc,
+        bqx_60
+    from {{ ref('bqx_values') }}
+    where ts_utc >= {{ train.start }} and ts_utc < {{ train.end }}
+),
+
+correlations as (
+    select
+        s.pair,
+        s.sister,
+        s.shared_currency,
+        corr(p.bqx_60, q.bqx_60) as train_correlation,
+        count(*) as train_minutes
+    from {{ ref('sister_pairs') }} as s
+    inner join series as p on s.pair = p.pair
+    inner join series as q on s.sister = q.pair and p.ts_utc = q.ts_utc
+    group by s.pair, s.sister, s.shared_currency
+),
+
+ranked as (
+    select
+        *,
+        row_number() over (
+            partition by pair order by abs(coalesce(train_correlation, 0)) desc, sister
+        ) as sister_slot
+    from correlations
+),
+
+final as (
+    select
+        r.pair,
+        r.sister_slot,
+        r.sister,
+        r.shared_currency,
+        coalesce(r.train_correlation, 0) as train_correlation,
+        r.train_minutes,
+        {{ train.start }} as train_start_utc,
+        {{ train.end }} as train_end_utc
+    from ranked as r
+    where r.sister_slot <= {{ sister_slots() | length }}
+)
+
+select * from final
