@@ -49,7 +49,7 @@ pytest: setup
 test: lint pytest
 
 bench: setup
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python -m bench.run_all $(BENCH)
 
 clean:
 	rm -rf target logs .pytest_cache
