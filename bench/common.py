@@ -61,23 +61,42 @@ def write_month_slices(pairs: list[str], month: str, out: Path) -> int:
     return total
 
 
+def postmaster_pid(settings: Settings) -> int | None:
+    """PID of the embedded server under `settings.home` (None for an external server)."""
+    pid_file = settings.home / "pgdata" / "postmaster.pid"
+    return int(pid_file.read_text().split()[0]) if pid_file.exists() else None
+
+
+def _pss(proc: psutil.Process) -> int:
+    # PSS splits shared pages (PostgreSQL's shared buffers) among the processes mapping them,
+    # so the sum over processes is not inflated the way summed RSS is
+    try:
+        return proc.memory_full_info().pss
+    except (psutil.Error, AttributeError):
+        return proc.memory_info().rss
+
+
 @contextmanager
-def peak_memory(result: dict, key: str = "peak_rss_gib"):
-    """Sample the summed RSS of PostgreSQL and this process tree every 0.2 s."""
+def peak_memory(result: dict, server_pid: int | None = None, key: str = "peak_pss_gib"):
+    """Sample the summed PSS of this process tree and the bench's PostgreSQL server (the
+    postmaster `server_pid` and its children) every 0.5 s; other servers are not counted."""
     stop = threading.Event()
     peak = [0]
 
     def sample() -> None:
         me = psutil.Process()
         while not stop.is_set():
-            total = 0
             procs = [me, *me.children(recursive=True)]
-            procs += [p for p in psutil.process_iter(["name"]) if p.info["name"] == "postgres"]
+            if server_pid is not None:
+                with suppress(psutil.Error):
+                    server = psutil.Process(server_pid)
+                    procs += [server, *server.children()]
+            total = 0
             for proc in procs:
                 with suppress(psutil.Error):
-                    total += proc.memory_info().rss
+                    total += _pss(proc)
             peak[0] = max(peak[0], total)
-            time.sleep(0.2)
+            time.sleep(0.5)
 
     thread = threading.Thread(target=sample, daemon=True)
     thread.start()

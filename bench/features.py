@@ -22,6 +22,7 @@ from bench.common import (
     bench_settings,
     machine,
     peak_memory,
+    postmaster_pid,
     require_real_data,
     write_month_slices,
 )
@@ -101,7 +102,7 @@ def main() -> dict:
         conn.close()
     report["bars"] = rows
     run_dbt_timed(settings, ["seed"])
-    with peak_memory(report):
+    with peak_memory(report, postmaster_pid(settings)):
         started = time.perf_counter()
         run_dbt_timed(
             settings, ["run", "--select", "+ml_feature_matrix", "--exclude", "resource_type:seed"]
@@ -145,7 +146,7 @@ def print_report(report: dict) -> None:
         f"  REG + vol: SQL {report['sql_reg_vol_seconds']:.1f} s vs pandas rolling sums "
         f"{report['pandas_seconds']:.1f} s (SQL/pandas = {report['sql_over_pandas']:.2f})"
     )
-    print(f"  peak memory (PostgreSQL + dbt): {report['peak_rss_gib']:.2f} GiB")
+    print(f"  peak memory (PSS of PostgreSQL + dbt): {report['peak_pss_gib']:.2f} GiB")
 
 
 if __name__ == "__main__":
