@@ -1,0 +1,75 @@
+"""One-off measurement (not part of `make bench`, it takes the better part of an hour):
+ingest the whole real 2017 panel (28 pairs, ~10.4 M bars) and build the base feature layer.
+
+Run it with `python -m bench.run_all full_year`. Prints ingest and build times, rows/s, the
+slowest models and peak memory. The database stays in .bqx/bench/full_year for later stages.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+from bench.common import (
+    bench_settings,
+    machine,
+    peak_memory,
+    postmaster_pid,
+    require_real_data,
+)
+from bqx import db
+from bqx.dbt_runner import dbt_command, dbt_env, dbt_target_dir
+from bqx.ingest import ingest_files
+from bqx.pairs import PAIRS
+
+
+def main() -> dict:
+    data = require_real_data()
+    settings = bench_settings("full_year")
+    report: dict = {"machine": machine(), "pairs": len(PAIRS)}
+    conn = db.connect(settings)
+    started = time.perf_counter()
+    results = ingest_files(conn, [data / f"{pair}.csv.gz" for pair in PAIRS])
+    report["ingest_seconds"] = time.perf_counter() - started
+    report["bars"] = sum(r.rows_loaded for r in results)
+    env = dbt_env(settings)
+    subprocess.run(dbt_command(settings, ["seed"]), env=env, check=True, capture_output=True)
+    with peak_memory(report, postmaster_pid(settings)):
+        started = time.perf_counter()
+        run = subprocess.run(
+            dbt_command(settings, ["run", "--select", "+ml_feature_matrix ml_periods"]),
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        report["build_seconds"] = time.perf_counter() - started
+    if run.returncode != 0:
+        raise SystemExit(f"dbt run failed:\n{run.stdout[-4000:]}")
+    results_file = dbt_target_dir(settings) / "run_results.json"
+    timings = json.loads(results_file.read_text())["results"]
+    report["model_seconds"] = {r["unique_id"].split(".")[-1]: r["execution_time"] for r in timings}
+    with conn.cursor() as cur:
+        cur.execute("select count(*) from bqx.int_m1_series")
+        report["grid_rows"] = cur.fetchone()[0]
+    conn.close()
+    return report
+
+
+def print_report(report: dict) -> None:
+    print(f"full year, real 2017, {report['pairs']} pairs on {report['machine']}")
+    print(
+        f"  ingest {report['bars']:,} bars: {report['ingest_seconds']:.0f} s "
+        f"({report['bars'] / report['ingest_seconds']:,.0f} rows/s)"
+    )
+    print(
+        f"  base layer build: {report['build_seconds']:.0f} s for {report['grid_rows']:,} grid "
+        f"rows ({report['grid_rows'] / report['build_seconds']:,.0f} rows/s)"
+    )
+    for model, seconds in sorted(report["model_seconds"].items(), key=lambda kv: -kv[1])[:6]:
+        print(f"    {model:<22} {seconds:7.0f} s")
+    print(f"  peak memory (PSS of PostgreSQL + dbt): {report['peak_pss_gib']:.2f} GiB")
+
+
+if __name__ == "__main__":
+    print_report(main())
