@@ -14,7 +14,7 @@ DEMO_DAYS ?= 21
 .PHONY: setup demo test lint pytest bench clean help
 
 help:
-	@echo "make demo   - generated market → embedded PostgreSQL → dbt features (the main job)"
+	@echo "make demo   - generated market → PostgreSQL → dbt features → Granger → autoencoder"
 	@echo "make test   - lint (ruff, sqlfluff) + pytest (incl. dbt build/test on generated data)"
 	@echo "make bench  - benchmarks under bench/ (needs ../shared/data/fx_m1)"
 	@echo "make setup  - create .venv with the pinned dependencies"
@@ -32,6 +32,11 @@ demo: setup
 	$(BQX) synth --out $(DEMO_DATA) --start 2024-01-01 --days $(DEMO_DAYS) --seed 7
 	$(BQX) ingest $(DEMO_DATA)
 	$(BQX) build
+	$(BQX) granger
+	$(BQX) build --select cross_pair_lead_lag+
+	$(BQX) train autoencoder
+	$(BQX) embed
+	$(BQX) interpret embeddings
 	@echo
 	@echo "database:      $$($(BQX) db url)"
 	@echo "demo data:     $(DEMO_DATA) (ground_truth.json has the planted links)"

@@ -268,6 +268,91 @@ def dbt(ctx: typer.Context):
         raise typer.Exit(code)
 
 
+# ---------------------------------------------------------------------------- granger
+GRANGER_TABLE_ROWS = 40
+
+
+@app.command()
+@user_errors
+def granger(
+    pairs: Annotated[
+        str | None, typer.Option(help="Comma-separated pairs (default all 28).")
+    ] = None,
+    max_lag: Annotated[int, typer.Option(help="Longest lag tested, in minutes.")] = 15,
+    alpha: Annotated[
+        float, typer.Option(help="False discovery rate (Benjamini-Hochberg over all tests).")
+    ] = 0.05,
+    max_rows: Annotated[
+        int, typer.Option(help="Most recent training rows per ordered pair.")
+    ] = 60_000,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 2,
+    vol_window: Annotated[
+        int, typer.Option(help="Scale changes by their trailing RMS over N minutes (0: raw).")
+    ] = 30,
+):
+    """Granger lead-lag tests of sister pairs on the train period → bqx.lead_lag_relationships."""
+    from bqx.pairs import parse_pairs
+    from models_ml.granger import GrangerConfig, discover, write_results
+    from models_ml.granger_report import write_heatmap, write_known_links
+
+    config = GrangerConfig(
+        pairs=tuple(parse_pairs(pairs)),
+        max_lag=max_lag,
+        alpha=alpha,
+        max_rows=max_rows,
+        workers=workers,
+        vol_window=vol_window,
+    )
+    settings = Settings.from_env()
+    conn = db.connect(settings)
+    try:
+        with Progress(
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as progress:
+            bars: dict[str, int] = {}
+            labels = {"reading": "reading bqx_60", "testing": "testing ordered pairs"}
+
+            def on_step(stage: str, done: int, total: int) -> None:
+                if stage not in bars:
+                    bars[stage] = progress.add_task(labels[stage], total=total)
+                progress.update(bars[stage], completed=done)
+
+            result = discover(conn, config, on_step)
+        write_results(conn, result, config.pairs)
+    finally:
+        conn.close()
+    heatmap = write_heatmap(result, settings.reports_dir / "granger_heatmap.png")
+    known = write_known_links(result, settings.reports_dir / "granger_known_links.md")
+    console.print(_granger_table(result))
+    links = result.relationships
+    if len(links) > GRANGER_TABLE_ROWS:
+        console.print(f"… and {len(links) - GRANGER_TABLE_ROWS} more in bqx.lead_lag_relationships")
+    console.print(
+        f"{len(links)} of {len(result.best)} ordered sister pairs significant "
+        f"({len(result.tests):,} tests, train period {result.train.start_utc:%Y-%m-%d %H:%M} "
+        f"to {result.train.end_utc:%Y-%m-%d %H:%M} UTC)"
+    )
+    for leader, follower, reason in result.skipped:
+        console.print(f"not tested: {leader} → {follower} ({reason})")
+    console.print(f"heatmap: {heatmap}\nknown links: {known}", highlight=False)
+
+
+def _granger_table(result) -> Table:
+    from models_ml.granger_report import summary_rows
+
+    table = Table(title=f"lead-lag relationships (FDR {result.alpha:g}), strongest first")
+    for name in ["leader", "follower", "lag (min)", "F", "p_adjusted", "effect size"]:
+        table.add_column(name, justify="left" if name in ("leader", "follower") else "right")
+    for row in summary_rows(result, limit=GRANGER_TABLE_ROWS):
+        table.add_row(*row)
+    return table
+
+
 # ---------------------------------------------------------------------------- features
 @features_app.command("list")
 @user_errors
@@ -293,6 +378,155 @@ def features_list(
         table.add_row(family, str(n))
     console.print(table)
     console.print(f"{len(found)} feature columns (plus pair, ts_utc)")
+
+
+# ---------------------------------------------------------------------------- autoencoder
+train_app = typer.Typer(help="Train models on the dbt-built feature views.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+interpret_app = typer.Typer(help="Reports that explain trained models.", no_args_is_help=True)
+app.add_typer(interpret_app, name="interpret")
+
+
+def _stage_bars(progress: Progress):
+    """A ProgressCallback (stage, done, total) drawing one bar per stage."""
+    bars: dict[str, int] = {}
+
+    def on_step(stage: str, done: int, total: int) -> None:
+        if stage not in bars:
+            bars[stage] = progress.add_task(stage, total=total)
+        progress.update(bars[stage], completed=done)
+
+    return on_step
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+def _verdict(passed: bool) -> str:
+    return "[green]pass[/]" if passed else "[red]FAIL[/]"
+
+
+@train_app.command("autoencoder")
+@user_errors
+def train_autoencoder(
+    sample_rows: Annotated[
+        int | None, typer.Option(help="Train-period rows, split equally by pair (default 50000).")
+    ] = None,
+    validation_rows: Annotated[
+        int | None, typer.Option(help="Validation-period rows (default 12500).")
+    ] = None,
+    epochs: Annotated[int | None, typer.Option(help="Most epochs (default 20).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default 7).")] = None,
+):
+    """One autoencoder shared by all pairs → $BQX_HOME/artifacts (model, scaler, manifest)."""
+    from models_ml.autoencoder import AutoencoderConfig
+    from models_ml.autoencoder import train_autoencoder as train
+
+    chosen = dict(
+        sample_rows=sample_rows, validation_rows=validation_rows, epochs=epochs, seed=seed
+    )
+    config = AutoencoderConfig(**{k: v for k, v in chosen.items() if v is not None})
+    settings = Settings.from_env()
+    conn = db.connect(settings)
+    try:
+        with _progress() as progress:
+            result = train(conn, settings, config, _stage_bars(progress))
+    finally:
+        conn.close()
+    m = result.manifest
+    metrics, training = m["metrics"], m["training"]
+    table = Table(title="autoencoder (validation sample, standardized units)")
+    table.add_column("")
+    table.add_column("value", justify="right")
+    samples = m["samples"]
+    table.add_row("input width → embedding", f"{m['input_width']} → {m['embedding_dim']}")
+    rows = f"{samples['train']['rows']:,} / {samples['validation']['rows']:,}"
+    table.add_row(
+        "train / validation rows", f"{rows} ({len(samples['train']['rows_per_pair'])} pairs)"
+    )
+    table.add_row("epochs (best)", f"{training['epochs_run']} ({training['best_epoch']})")
+    table.add_row("training time", f"{training['seconds']:.1f} s")
+    table.add_row("training rows/s", f"{training['rows_per_second']:,.0f}")
+    table.add_row("reconstruction MAE", f"{metrics['validation_mae']:.4f}")
+    table.add_row("mean predictor MAE", f"{metrics['mean_predictor_mae']:.4f}")
+    table.add_row("reconstruction MSE", f"{metrics['validation_mse']:.4f}")
+    table.add_row("mean predictor MSE", f"{metrics['mean_predictor_mse']:.4f}")
+    table.add_row("PCA, 64 components: MAE (linear reference)", f"{metrics['pca_64_mae']:.4f}")
+    for name, target in m["targets"].items():
+        table.add_row(f"{name} ({target['target']})", _verdict(target["passed"]))
+    console.print(table)
+    console.print(
+        f"artifacts: {result.artifacts.directory}\nloss curves: {result.loss_plot}",
+        highlight=False,
+    )
+
+
+@app.command()
+@user_errors
+def embed(
+    pairs: Annotated[str | None, typer.Option(help="Comma-separated pairs (default all).")] = None,
+):
+    """Encode every input row with the trained autoencoder → bqx.autoencoder_embeddings."""
+    from bqx.pairs import parse_pairs
+    from models_ml.embeddings import EmbedConfig
+    from models_ml.embeddings import embed as run_embed
+
+    config = EmbedConfig(pairs=tuple(parse_pairs(pairs)))
+    settings = Settings.from_env()
+    conn = db.connect(settings)
+    try:
+        with _progress() as progress:
+            result = run_embed(conn, settings, config, _stage_bars(progress))
+    finally:
+        conn.close()
+    table = Table(title="bqx.autoencoder_embeddings")
+    table.add_column("")
+    table.add_column("value", justify="right")
+    table.add_row("pairs", str(len({w.pair for w in result.written})))
+    table.add_row("(pair, month) partitions written", str(len(result.written)))
+    table.add_row("rows", f"{result.rows:,}")
+    table.add_row("time", f"{result.seconds:.1f} s")
+    table.add_row("rows/s", f"{result.rows_per_second:,.0f}")
+    table.add_row("stale partitions emptied", str(len(result.emptied)))
+    table.add_row("model sha256", result.model_sha256[:16])
+    console.print(table)
+
+
+@interpret_app.command("embeddings")
+@user_errors
+def interpret_embeddings(
+    sample_rows: Annotated[int, typer.Option(help="Train-period rows.")] = 20_000,
+    validation_rows: Annotated[int, typer.Option(help="Validation-period rows.")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Seed of sampling, KMeans and permutations.")] = 7,
+):
+    """Clusters, correlations and importance of the embeddings → reports/embeddings.html."""
+    from models_ml.embedding_interpretation import InterpretationConfig, interpret
+
+    config = InterpretationConfig(
+        sample_rows=sample_rows, validation_rows=validation_rows, seed=seed
+    )
+    settings = Settings.from_env()
+    conn = db.connect(settings)
+    try:
+        with _progress() as progress:
+            result = interpret(conn, settings, config, _stage_bars(progress))
+    finally:
+        conn.close()
+    table = Table(title="embedding checks")
+    for name in ["check", "target", "value", "result"]:
+        table.add_column(name, justify="left" if name in ("check", "target") else "right")
+    for name, target in result.summary["targets"].items():
+        table.add_row(name, target["target"], f"{target['value']:.4f}", _verdict(target["passed"]))
+    console.print(table)
+    console.print(f"report: {result.html}\nsummary: {result.summary_path}", highlight=False)
 
 
 def run() -> None:  # pragma: no cover - console entry for `python -m bqx`

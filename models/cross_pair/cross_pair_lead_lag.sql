@@ -1,5 +1,6 @@
 {{ config(materialized='partitioned_table') }}
 -- depends_on: {{ ref('pairs') }} (the partition tree has one branch per pair of the seed)
+-- depends_on: {{ source('bqx_python', 'lead_lag_relationships') }} (read at compile time)
 
 -- Features of each follower's leaders, taken at the leader's discovered lag: for slot k, the
 -- leader's bqx_60, bqx_15, reg_bqx w60 quadratic and linear terms, w240 quadratic term and
