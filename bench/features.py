@@ -2,7 +2,8 @@
 
 Prints wall time and rows/s of the dbt build, per-model times, the cost ratio of a 630-minute
 regression window over a 60-minute one (same SQL, same rows), the ratio against a pandas
-implementation of the same REG and vol features computed in this run, and peak memory.
+implementation of the same REG and vol features computed in this run, and peak memory; then
+the cross-pair stage 2.16 on the same month (cross-pair tables, Granger, lead-lag table).
 """
 
 from __future__ import annotations
@@ -126,7 +127,39 @@ def main() -> dict:
     report["pandas_seconds"] = pandas_reference(series)
     report["sql_reg_vol_seconds"] = sql_seconds
     report["sql_over_pandas"] = sql_seconds / report["pandas_seconds"]
+    report.update(cross_pair_stage(settings))
     return report
+
+
+def cross_pair_stage(settings) -> dict:
+    """Stage 2.16 on the same month: split, sister choice and three cross-pair tables, then
+    Granger on the train period, then the lead-lag table it feeds (the order of `make demo`)."""
+    from models_ml.granger import GrangerConfig, discover, write_results
+
+    out: dict = {}
+    out["cross_pair_seconds"] = run_dbt_timed(
+        settings,
+        [
+            "run",
+            "--select",
+            "ml_periods sister_pair_selection+",
+            "--exclude",
+            "cross_pair_lead_lag+",
+        ],
+    )
+    conn = db.connect(settings)
+    started = time.perf_counter()
+    config = GrangerConfig(pairs=PAIRS)
+    result = discover(conn, config)
+    write_results(conn, result, config.pairs)
+    out["granger_seconds"] = time.perf_counter() - started
+    out["granger_tests"], out["granger_links"] = len(result.tests), len(result.relationships)
+    out["lead_lag_seconds"] = run_dbt_timed(settings, ["run", "--select", "cross_pair_lead_lag+"])
+    with conn.cursor() as cur:
+        cur.execute("select count(*) from bqx.cross_pair_momentum")
+        out["cross_pair_rows"] = cur.fetchone()[0]
+    conn.close()
+    return out
 
 
 def print_report(report: dict) -> None:
@@ -147,6 +180,20 @@ def print_report(report: dict) -> None:
         f"{report['pandas_seconds']:.1f} s (SQL/pandas = {report['sql_over_pandas']:.2f})"
     )
     print(f"  peak memory (PSS of PostgreSQL + dbt): {report['peak_pss_gib']:.2f} GiB")
+    stage = report["cross_pair_seconds"] + report["granger_seconds"] + report["lead_lag_seconds"]
+    print(
+        f"cross-pair stage 2.16, same month: {stage:.0f} s in all "
+        f"({report['cross_pair_rows'] / stage:,.0f} rows/s per cross-pair table)"
+    )
+    print(
+        "  momentum + volatility + correlation drift (+ sisters): "
+        f"{report['cross_pair_seconds']:.0f} s"
+    )
+    print(
+        f"  Granger: {report['granger_seconds']:.0f} s for {report['granger_tests']:,} tests, "
+        f"{report['granger_links']} significant ordered pairs"
+    )
+    print(f"  lead-lag table: {report['lead_lag_seconds']:.0f} s")
 
 
 if __name__ == "__main__":
