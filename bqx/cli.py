@@ -47,6 +47,31 @@ def user_errors(func):
     return wrapper
 
 
+def _progress(unit: str = "") -> Progress:
+    """The progress display of every long command: description, bar, count, elapsed time."""
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}" + (f" {unit}" if unit else "")),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+def _stage_bars(progress: Progress, labels: dict[str, str] | None = None):
+    """A ProgressCallback (stage, done, total) drawing one bar per stage."""
+    bars: dict[str, int] = {}
+    labels = labels or {}
+
+    def on_step(stage: str, done: int, total: int) -> None:
+        if stage not in bars:
+            bars[stage] = progress.add_task(labels.get(stage, stage), total=total)
+        progress.update(bars[stage], completed=done)
+
+    return on_step
+
+
 @app.callback()
 def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log details.")] = False):
     logging.basicConfig(
@@ -173,14 +198,7 @@ def ingest(
     conn = db.connect(settings)
     results = []
     try:
-        with Progress(
-            TextColumn("[progress.description]{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total} files"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-        ) as progress:
+        with _progress("files") as progress:
             task = progress.add_task("ingesting", total=len(files))
             for path in files:
                 progress.update(task, description=f"ingesting {path.name}")
@@ -306,23 +324,9 @@ def granger(
     settings = Settings.from_env()
     conn = db.connect(settings)
     try:
-        with Progress(
-            TextColumn("[progress.description]{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total}"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-        ) as progress:
-            bars: dict[str, int] = {}
+        with _progress() as progress:
             labels = {"reading": "reading bqx_60", "testing": "testing ordered pairs"}
-
-            def on_step(stage: str, done: int, total: int) -> None:
-                if stage not in bars:
-                    bars[stage] = progress.add_task(labels[stage], total=total)
-                progress.update(bars[stage], completed=done)
-
-            result = discover(conn, config, on_step)
+            result = discover(conn, config, _stage_bars(progress, labels))
         write_results(conn, result, config.pairs)
     finally:
         conn.close()
@@ -385,29 +389,6 @@ train_app = typer.Typer(help="Train models on the dbt-built feature views.", no_
 app.add_typer(train_app, name="train")
 interpret_app = typer.Typer(help="Reports that explain trained models.", no_args_is_help=True)
 app.add_typer(interpret_app, name="interpret")
-
-
-def _stage_bars(progress: Progress):
-    """A ProgressCallback (stage, done, total) drawing one bar per stage."""
-    bars: dict[str, int] = {}
-
-    def on_step(stage: str, done: int, total: int) -> None:
-        if stage not in bars:
-            bars[stage] = progress.add_task(stage, total=total)
-        progress.update(bars[stage], completed=done)
-
-    return on_step
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    )
 
 
 def _verdict(passed: bool) -> str:
