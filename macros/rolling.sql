@@ -33,3 +33,9 @@
 {% macro default__exact_numeric_type() -%}numeric{%- endmacro %}
 
 {% macro spark__exact_numeric_type() -%}decimal(38, 18){%- endmacro %}
+
+{% macro sample_std_from_sums(sum_x, sum_xx, n) -%}
+    {#- sample standard deviation of n values from their sum and sum of squares; rounding can
+        make the variance a hair negative on flat windows, so it is floored at 0 -#}
+    sqrt(greatest(({{ sum_xx }} - {{ sum_x }} * {{ sum_x }} / {{ n }}) / {{ n - 1 }}, 0))
+{%- endmacro %}

@@ -45,7 +45,7 @@ final as (
         pair,
         ts_utc,
         {%- for w in vol_windows() %}
-        sqrt(greatest((sum_r2_{{ w }} - sum_r_{{ w }} * sum_r_{{ w }} / {{ w }}) / {{ w - 1 }}, 0)) as vol_{{ w }},
+        {{ sample_std_from_sums('sum_r_' ~ w, 'sum_r2_' ~ w, w) }} as vol_{{ w }},
         sqrt(sum_hl2_{{ w }} / (4 * ln(2.0) * {{ w }})) as hl_vol_{{ w }}{{ "," if not loop.last }}
         {%- endfor %}
     from windows

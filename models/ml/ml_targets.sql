@@ -39,10 +39,10 @@ trailing_std as (
         segment_start_utc,
         bqx_60,
         case when bqx_rows >= {{ h }} then
-            sqrt(greatest((
-                {{ window_from_running('sum_bqx2', h, partition) }}
-                - power({{ window_from_running('sum_bqx', h, partition) }}, 2) / {{ h }}
-            ) / {{ h - 1 }}, 0))
+            {{ sample_std_from_sums(
+                window_from_running('sum_bqx', h, partition),
+                window_from_running('sum_bqx2', h, partition),
+                h) }}
         end as bqx_std_60
     from running
 ),
