@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bqx import db
+from bqx import cli_dashboard, db
 from bqx.config import Settings
 from bqx.errors import BqxUserError
 
@@ -508,6 +508,10 @@ def interpret_embeddings(
         table.add_row(name, target["target"], f"{target['value']:.4f}", _verdict(target["passed"]))
     console.print(table)
     console.print(f"report: {result.html}\nsummary: {result.summary_path}", highlight=False)
+
+
+# ---------------------------------------------------------------------------- dashboard
+app.command("dashboard")(cli_dashboard.dashboard)
 
 
 def run() -> None:  # pragma: no cover - console entry for `python -m bqx`
