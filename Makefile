@@ -10,12 +10,14 @@ BQX := $(BIN)/bqx
 export BQX_HOME ?= $(CURDIR)/.bqx
 DEMO_DATA := $(BQX_HOME)/demo_data
 DEMO_DAYS ?= 21
+DOCS_PORT ?= 8080
 
-.PHONY: setup demo test lint pytest bench clean help
+.PHONY: setup demo test lint pytest browser docs bench clean help
 
 help:
 	@echo "make demo   - generated market → PostgreSQL → dbt features → Granger → autoencoder"
 	@echo "make test   - lint (ruff, sqlfluff) + pytest (incl. dbt build/test on generated data)"
+	@echo "make docs   - dbt docs site of the demo database on http://127.0.0.1:$(DOCS_PORT)"
 	@echo "make bench  - benchmarks under bench/ (needs ../shared/data/fx_m1)"
 	@echo "make setup  - create .venv with the pinned dependencies"
 
@@ -48,10 +50,34 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/sqlfluff lint models --processes 2
 
-pytest: setup
+pytest: setup browser
 	$(BIN)/pytest
 
 test: lint pytest
+
+# The dashboard and docs-site tests drive headless Chromium (Debian's package, ~30 s to
+# install); without root they skip with a message instead.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing chromium for the browser tests"; \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	  else \
+	    echo "chromium missing and not root: the browser tests will skip" \
+	      "(sudo apt-get install -y chromium)"; \
+	  fi; }
+
+# dbt docs need the built models (for the catalog's columns): the demo database, or
+# BQX_DATABASE_URL after `bqx build`.
+docs: setup
+	@if [ -z "$$BQX_DATABASE_URL" ] && [ ! -f "$(BQX_HOME)/pgdata/PG_VERSION" ]; then \
+	  echo "make docs: no database under $(BQX_HOME): run 'make demo' first" \
+	    "(or set BQX_DATABASE_URL to a built database)"; exit 1; fi
+	@$(BQX) features list >/dev/null 2>&1 || { \
+	  echo "make docs: the models are not built in this database: run 'make demo'" \
+	    "(or 'bqx build') first"; exit 1; }
+	$(BQX) dbt docs generate
+	$(BQX) dbt docs serve --host 127.0.0.1 --port $(DOCS_PORT) --no-browser
 
 bench: setup
 	$(BIN)/python -m bench.run_all $(BENCH)

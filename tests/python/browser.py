@@ -7,6 +7,7 @@ command-line switches (--dump-dom, --screenshot), no CDP client or Playwright.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import os
@@ -66,9 +67,16 @@ class Chromium:
         shutil.rmtree(profile, ignore_errors=True)
         return result
 
-    def dump_dom(self, url: str, budget_ms: int = 5000, timeout: float = 90) -> str:
+    def dump_dom(
+        self,
+        url: str,
+        size: tuple[int, int] = (1400, 1000),
+        budget_ms: int = 5000,
+        timeout: float = 90,
+    ) -> str:
         """The DOM after load and `budget_ms` of virtual time (scripts have run)."""
-        result = self._run([f"--virtual-time-budget={budget_ms}", "--dump-dom"], url, timeout)
+        args = [f"--virtual-time-budget={budget_ms}", f"--window-size={size[0]},{size[1]}"]
+        result = self._run([*args, "--dump-dom"], url, timeout)
         assert result.returncode == 0, f"chromium --dump-dom failed: {result.stderr[-2000:]}"
         return result.stdout
 
@@ -134,8 +142,9 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+@contextlib.contextmanager
 def serve_directory(directory: Path) -> Iterator[str]:
-    """Generator for fixtures: serve `directory` on a free loopback port, yield its base URL."""
+    """Serve `directory` on a free loopback port; yields the base URL."""
     handler = functools.partial(_QuietHandler, directory=str(directory))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
