@@ -56,14 +56,24 @@ def accuracy_chart(data: DashboardData) -> str:
             ax.plot(*zip(*static, strict=True), color=color, ls="--", label=f"static {horizon}m")
     if horizons:
         ax.legend(loc="upper left", fontsize=8, ncols=4)
+        _log_scale_if_spread(ax, [v for r in data.accuracy_series for v in r[2:4]])
     else:
         _empty_note(ax, "no realized predictions in this span yet")
     return _to_data_uri(fig)
 
 
+def _log_scale_if_spread(ax, values: Sequence[float | None], ratio: float = 100.0) -> None:
+    """A log axis when errors span more than `ratio`: one diverging hour would flatten the rest."""
+    positive = [v for v in values if v is not None and v > 0]
+    if positive and max(positive) > ratio * min(positive):
+        ax.set_yscale("log")
+        ax.set_ylabel("MAE (bqx units, log scale)")
+
+
 def weights_chart(data: DashboardData) -> str:
     """Mean ensemble weight of each member per time bucket, stacked (they sum to about 1)."""
-    fig, ax = _axes("Ensemble weights over time (mean over pairs)", "weight")
+    scope = "mean over pairs" if len(data.pairs) != 1 else data.pairs[0]
+    fig, ax = _axes(f"Ensemble weights over time ({scope})", "weight")
     by_member: dict[str, dict] = defaultdict(dict)
     for bucket, member, weight in data.weight_series:
         by_member[member][bucket] = weight

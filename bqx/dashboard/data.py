@@ -16,7 +16,7 @@ from datetime import datetime
 import psycopg2.extensions
 from psycopg2 import sql
 
-from bqx.pairs import validate_pair
+from bqx.pairs import PAIRS, validate_pair
 
 log = logging.getLogger(__name__)
 
@@ -112,16 +112,12 @@ def load_dashboard_data(
     if "online_predictions" in missing:
         return DashboardData(newest_utc=None, missing_tables=missing)
     t = {name: sql.Identifier(config.schema, name) for name in TABLES}
-    newest = _scalar(
-        conn,
-        sql.SQL("select max(ts_utc) from {p} where (%(pair)s::text is null or pair = %(pair)s)"),
-        {"pair": config.pair},
-        p=t["online_predictions"],
-    )
+    pairs = [config.pair] if config.pair else list(PAIRS)
+    newest = _scalar(conn, NEWEST_SQL, {"pairs": pairs}, p=t["online_predictions"])
     if newest is None:
         return DashboardData(newest_utc=None, missing_tables=missing)
     params = {
-        "pair": config.pair,
+        "pairs": pairs,
         "newest": newest,
         "history": config.history,
         "bucket": config.bucket,
@@ -186,8 +182,20 @@ def _rows(conn, query: sql.Composable, params: dict, **tables: sql.Composable) -
     return [tuple(row) for row in rows]
 
 
-# Every query below filters on %(pair)s (null = all pairs) and anchors on %(newest)s.
-_PAIR = "(%(pair)s::text is null or pair = %(pair)s)"
+# Every query below filters on %(pairs)s and anchors on %(newest)s. `pair = any(...)` with a
+# ts_utc range is an index range scan per pair on the (pair, ts_utc, ...) primary keys.
+_PAIR = "pair = any(%(pairs)s)"
+
+# the newest minute per pair from the primary key's index, instead of a scan of the table
+NEWEST_SQL = sql.SQL(
+    """
+    select max(newest.ts_utc)
+    from unnest(%(pairs)s::text[]) as u (pair)
+    cross join lateral (
+        select max(p.ts_utc) as ts_utc from {p} as p where p.pair = u.pair
+    ) as newest
+    """
+)
 
 PAIRS_SQL = sql.SQL(
     f"select distinct pair from {{p}} where {_PAIR} "
@@ -205,7 +213,9 @@ ACCURACY_SQL = sql.SQL(
     anchors as (
         select horizon_minutes, max(ts_utc) as scored_until
         from {{p}}
-        where {_PAIR} and realized is not null and ts_utc <= %(newest)s
+        where
+            {_PAIR} and realized is not null
+            and ts_utc > %(newest)s - %(history)s::interval and ts_utc <= %(newest)s
         group by horizon_minutes
     )
     select
@@ -228,7 +238,7 @@ ACCURACY_SQL = sql.SQL(
             p.horizon_minutes = a.horizon_minutes
             and p.ts_utc > a.scored_until - w.span
             and p.ts_utc <= a.scored_until
-    where (%(pair)s::text is null or p.pair = %(pair)s)
+    where p.pair = any(%(pairs)s)
     group by w.label, w.ordinality, a.horizon_minutes, a.scored_until
     order by w.ordinality, a.horizon_minutes
     """
@@ -298,6 +308,8 @@ LEARN_SERIES_SQL = sql.SQL(
     select date_trunc(%(bucket)s, {_LEARNED_AT_MARKET}, 'UTC'), count(*)::int
     from {{p}}
     where {_PAIR} and learned_at is not null
+        -- a sargable bound first (horizons are shorter than a day), then the exact one
+        and ts_utc > %(newest)s - %(history)s::interval - interval '1 day'
         and {_LEARNED_AT_MARKET} > %(newest)s - %(history)s::interval
         and {_LEARNED_AT_MARKET} <= %(newest)s
     group by 1

@@ -271,7 +271,7 @@ def _pairs_table(data: DashboardData) -> str:
     return (
         '<p class="note">Learning updates are counted at the market minute the outcome '
         "arrived (ts_utc + horizon); weight updates at the minute the ensemble re-weighted; "
-        "last learned = wall-clock learned_at.</p>" + _table(head, rows)
+        "last learned = the newest learned_at.</p>" + _table(head, rows)
     )
 
 
