@@ -12,7 +12,7 @@ DEMO_DATA := $(BQX_HOME)/demo_data
 DEMO_DAYS ?= 21
 DOCS_PORT ?= 8080
 
-.PHONY: setup demo test lint pytest browser docs bench clean help
+.PHONY: setup demo test lint pytest browser docs bench lambda-package lambda-layer clean help
 
 help:
 	@echo "make demo   - generated market → PostgreSQL → dbt features → Granger → autoencoder"
@@ -20,6 +20,7 @@ help:
 	@echo "make docs   - dbt docs site of the demo database on http://127.0.0.1:$(DOCS_PORT)"
 	@echo "make bench  - benchmarks under bench/ (needs ../shared/data/fx_m1)"
 	@echo "make setup  - create .venv with the pinned dependencies"
+	@echo "make lambda-package - dist/lambda.zip: the online handler's code (lambda-layer: its deps)"
 
 setup: $(VENV)/.installed
 
@@ -39,6 +40,7 @@ demo: setup
 	$(BQX) train autoencoder
 	$(BQX) embed
 	$(BQX) interpret embeddings
+	$(BQX) online replay --pairs EURUSD,GBPUSD --from 2024-01-16 --to 2024-01-17 --fresh
 	@echo
 	@echo "database:      $$($(BQX) db url)"
 	@echo "demo data:     $(DEMO_DATA) (ground_truth.json has the planted links)"
@@ -81,6 +83,30 @@ docs: setup
 
 bench: setup
 	$(BIN)/python -m bench.run_all $(BENCH)
+
+# The online learner as an AWS Lambda (lambda/template.yaml): the code zip holds handler.py,
+# bqx_online/, the bqx glue package and models_ml/feature_stream.py; river, numpy and
+# psycopg2 go in a layer (boto3 is in the Lambda runtime), built for the Lambda's platform.
+LAMBDA_STAGE := $(BQX_HOME)/build/lambda
+lambda-package: setup
+	rm -rf $(LAMBDA_STAGE) dist/lambda.zip && mkdir -p $(LAMBDA_STAGE)/models_ml dist
+	cp lambda/handler.py $(LAMBDA_STAGE)/
+	cp -r lambda/bqx_online bqx $(LAMBDA_STAGE)/
+	cp models_ml/__init__.py models_ml/feature_stream.py $(LAMBDA_STAGE)/models_ml/
+	find $(LAMBDA_STAGE) -name __pycache__ -prune -exec rm -rf {} +
+	cd $(LAMBDA_STAGE) && $(CURDIR)/$(BIN)/python -m zipfile -c $(CURDIR)/dist/lambda.zip \
+	  handler.py bqx_online bqx models_ml
+	@echo "dist/lambda.zip ($$(du -k dist/lambda.zip | cut -f1) KiB); dependencies: make lambda-layer"
+
+lambda-layer: setup
+	rm -rf $(BQX_HOME)/build/layer dist/lambda-layer.zip && mkdir -p $(BQX_HOME)/build/layer dist
+	$(BIN)/pip install --quiet --target $(BQX_HOME)/build/layer/python \
+	  --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 \
+	  --implementation cp --python-version 3.12 \
+	  --only-binary=:all: river==0.26.1 psycopg2-binary==2.9.13 $(PIP_QUIET)
+	cd $(BQX_HOME)/build/layer && $(CURDIR)/$(BIN)/python -m zipfile -c \
+	  $(CURDIR)/dist/lambda-layer.zip python
+	@echo "dist/lambda-layer.zip ($$(du -k dist/lambda-layer.zip | cut -f1) KiB)"
 
 clean:
 	rm -rf target logs .pytest_cache

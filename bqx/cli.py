@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bqx import cli_dashboard, db
+from bqx import cli_dashboard, cli_online, db
 from bqx.config import Settings
 from bqx.errors import BqxUserError
 
@@ -28,6 +28,7 @@ db_app = typer.Typer(
 app.add_typer(db_app, name="db")
 features_app = typer.Typer(help="The feature matrix.", no_args_is_help=True)
 app.add_typer(features_app, name="features")
+app.add_typer(cli_online.online_app, name="online")
 
 console = Console()
 err_console = Console(stderr=True)

@@ -1,0 +1,54 @@
+"""How good the stored predictions were: MAE and directional accuracy of learned predictions
+(those whose realized value is known), per pair and per period, read back from the store."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bqx_online.records import Prediction
+from bqx_online.storage import OnlineStore
+
+
+@dataclass(frozen=True)
+class Score:
+    n: int
+    mae: float
+    directional_accuracy: float  # share of sign(prediction) == sign(realized), zeros excluded
+
+
+def score(pairs: Iterable[tuple[float, float]]) -> Score:
+    """Score (predicted, realized) pairs."""
+    n, abs_sum, hits, signed = 0, 0.0, 0, 0
+    for predicted, realized in pairs:
+        n += 1
+        abs_sum += abs(predicted - realized)
+        if predicted != 0 and realized != 0:
+            signed += 1
+            hits += (predicted > 0) == (realized > 0)
+    return Score(n, abs_sum / n if n else math.nan, hits / signed if signed else math.nan)
+
+
+def learned_predictions(
+    store: OnlineStore, pair: str, horizon: int, start: datetime, end: datetime
+) -> list[Prediction]:
+    """Predictions of [start, end) with a realized value."""
+    rows = store.predictions(pair, horizon, start - timedelta(seconds=1), end)
+    return [p for p in rows if p.realized is not None and p.ts_utc < end]
+
+
+def score_by_period(
+    predictions: Sequence[Prediction],
+    period_of: Callable[[datetime], str],
+    value: Callable[[Prediction], float | None] = lambda p: p.prediction,
+) -> dict[str, Score]:
+    """Scores per period label (e.g. the ISO week); `value` picks which prediction to score."""
+    groups: dict[str, list[tuple[float, float]]] = {}
+    for p in predictions:
+        predicted = value(p)
+        if predicted is None or p.realized is None:
+            continue
+        groups.setdefault(period_of(p.ts_utc), []).append((predicted, p.realized))
+    return {label: score(rows) for label, rows in sorted(groups.items())}

@@ -1,0 +1,262 @@
+"""Where a minute's inputs come from: the features of (pair, minute), the realized bqx_60 of a
+minute, and the static multi-task net's prediction when that table exists.
+
+`PostgresFeatures` reads one minute at a time from the dbt views (the live handler);
+`MemoryFeatures` holds arrays of a whole span, read once with models_ml.feature_stream's
+binary COPY (replay, tests, benchmarks). Both filter the minute by equality, which PostgreSQL
+carries through every join of the views (a range would be applied to their first table only).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+import numpy as np
+import psycopg2.extensions
+from psycopg2 import sql
+
+from bqx.errors import BqxUserError
+from models_ml.feature_stream import (
+    FEATURE_VIEWS,
+    InputColumn,
+    column_expression,
+    input_columns,
+    month_starts,
+    next_month,
+    read_input,
+    read_view,
+)
+
+log = logging.getLogger(__name__)
+
+REALIZED_TABLE = ("bqx", "bqx_values", "bqx_60")
+STATIC_TABLE = ("bqx", "multitask_predictions", "bqx_t60_pred")
+
+
+class FeatureSource(Protocol):
+    feature_names: tuple[str, ...]
+
+    def features(self, ts: datetime, pairs: Sequence[str]) -> dict[str, dict[str, float]]:
+        """{pair: {feature: value}} of the pairs that have a row at minute ts."""
+
+    def realized(self, pair: str, ts: datetime) -> float | None:
+        """bqx_60 of the pair at minute ts (None when not (yet) known)."""
+
+    def static_prediction(self, pair: str, ts: datetime) -> float | None:
+        """The multi-task net's bqx_t60 prediction at ts, if it has one."""
+
+
+def as_dict(names: Sequence[str], values: np.ndarray) -> dict[str, float]:
+    """A river input row; NaN (a NULL in the database) is left out, as river expects."""
+    return {name: float(v) for name, v in zip(names, values, strict=True) if math.isfinite(v)}
+
+
+def select_columns(
+    conn: psycopg2.extensions.connection, wanted: Sequence[str]
+) -> list[InputColumn]:
+    """The feature columns to use: `wanted` ones present in the views (all when empty)."""
+    columns = input_columns(conn)
+    if not wanted:
+        return columns
+    by_name = {c.name: c for c in columns}
+    chosen = [by_name[name] for name in wanted if name in by_name]
+    for view in FEATURE_VIEWS:  # each view adds a column: rows are those of both views
+        if chosen and not any(c.view == view for c in chosen):
+            chosen.append(next(c for c in columns if c.view == view))
+    missing = [name for name in wanted if name not in by_name]
+    if missing:
+        log.info("feature columns not in the views, skipped: %s", ", ".join(missing))
+    if not chosen:
+        raise BqxUserError("none of the online learner's feature columns is in the feature views")
+    return chosen
+
+
+def relation_exists(conn: psycopg2.extensions.connection, schema: str, table: str) -> bool:
+    with conn.cursor() as cur:
+        cur.execute("select to_regclass(%s) is not null", (f"{schema}.{table}",))
+        return bool(cur.fetchone()[0])
+
+
+def _finite(keys: np.ndarray, values: np.ndarray) -> dict[int, float]:
+    return {int(t): float(v) for t, v in zip(keys, values, strict=True) if math.isfinite(v)}
+
+
+def _epoch(ts: datetime) -> int:
+    return int(ts.timestamp())
+
+
+class MemoryFeatures:
+    """A span of history in arrays: what replay streams through the handler."""
+
+    def __init__(self, feature_names: Sequence[str]) -> None:
+        self.feature_names = tuple(feature_names)
+        self._rows: dict[str, tuple[dict[int, int], np.ndarray]] = {}
+        self._realized: dict[str, dict[int, float]] = {}
+        self._static: dict[str, dict[int, float]] = {}
+
+    def add_pair(
+        self,
+        pair: str,
+        ts_epoch: np.ndarray,
+        features: np.ndarray,
+        realized_epoch: np.ndarray,
+        realized: np.ndarray,
+        static_epoch: np.ndarray | None = None,
+        static: np.ndarray | None = None,
+    ) -> None:
+        index = {int(t): i for i, t in enumerate(ts_epoch)}
+        self._rows[pair] = (index, np.asarray(features, dtype=np.float64))
+        self._realized[pair] = _finite(realized_epoch, realized)
+        if static_epoch is not None and static is not None:
+            self._static[pair] = _finite(static_epoch, static)
+
+    @property
+    def pairs(self) -> list[str]:
+        return list(self._rows)
+
+    def minutes(self) -> list[datetime]:
+        """Every minute at which some pair has features, in order."""
+        epochs: set[int] = set()
+        for index, _ in self._rows.values():
+            epochs.update(index)
+        return [datetime.fromtimestamp(t, tz=UTC) for t in sorted(epochs)]
+
+    def features(self, ts: datetime, pairs: Sequence[str]) -> dict[str, dict[str, float]]:
+        key = _epoch(ts)
+        out = {}
+        for pair in pairs:
+            index, matrix = self._rows.get(pair, ({}, None))
+            row = index.get(key)
+            if row is not None:
+                out[pair] = as_dict(self.feature_names, matrix[row])
+        return out
+
+    def realized(self, pair: str, ts: datetime) -> float | None:
+        return self._realized.get(pair, {}).get(_epoch(ts))
+
+    def static_prediction(self, pair: str, ts: datetime) -> float | None:
+        return self._static.get(pair, {}).get(_epoch(ts))
+
+
+def load_history(
+    conn: psycopg2.extensions.connection,
+    pairs: Sequence[str],
+    start: datetime,
+    end: datetime,
+    wanted: Sequence[str],
+    horizon_minutes: int,
+    use_static: bool = True,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> MemoryFeatures:
+    """Features of [start, end) and realized bqx_60 up to end + horizon, month by month."""
+    columns = select_columns(conn, wanted)
+    source = MemoryFeatures([c.name for c in columns])
+    has_static = use_static and relation_exists(conn, *STATIC_TABLE[:2])
+    realized_end = end + timedelta(minutes=horizon_minutes + 1)
+    months = month_starts(start, end)
+    for done, pair in enumerate(pairs):
+        keys, blocks, static_keys, static_values = [], [], [], []
+        for month in months:
+            lo, hi = max(month, start), min(next_month(month), end)
+            with conn:
+                block = read_input(conn, columns, pair, lo, hi)
+                if has_static:
+                    s_keys, s_values = read_view(
+                        conn, STATIC_TABLE[1], [sql.Identifier(STATIC_TABLE[2])], pair, lo, hi
+                    )
+                    static_keys.append(s_keys)
+                    static_values.append(s_values[:, 0])
+            keys.append(block.ts_epoch)
+            blocks.append(block.features)
+        with conn:
+            realized_column = [sql.Identifier(REALIZED_TABLE[2])]
+            r_keys, r_values = read_view(
+                conn, REALIZED_TABLE[1], realized_column, pair, start, realized_end
+            )
+        source.add_pair(
+            pair,
+            np.concatenate(keys) if keys else np.empty(0, np.int64),
+            np.concatenate(blocks) if blocks else np.empty((0, len(columns)), np.float32),
+            r_keys,
+            r_values[:, 0],
+            np.concatenate(static_keys) if static_keys else None,
+            np.concatenate(static_values) if static_values else None,
+        )
+        if progress:
+            progress("reading features", done + 1, len(pairs))
+    return source
+
+
+class PostgresFeatures:
+    """One minute at a time from the views: what the live handler reads."""
+
+    def __init__(
+        self, conn: psycopg2.extensions.connection, wanted: Sequence[str], use_static: bool = True
+    ) -> None:
+        self.conn = conn
+        self.columns = select_columns(conn, wanted)
+        self.feature_names = tuple(c.name for c in self.columns)
+        self.has_static = use_static and relation_exists(conn, *STATIC_TABLE[:2])
+        self._cache: dict[int, dict[str, dict[str, float]]] = {}
+
+    def _minute(self, ts: datetime) -> dict[str, dict[str, float]]:
+        key = _epoch(ts)
+        if key not in self._cache:
+            parts = []
+            for view in FEATURE_VIEWS:
+                exprs = [column_expression(c) for c in self.columns if c.view == view]
+                parts.append(self._read(view, exprs, ts))
+            rows: dict[str, dict[str, float]] = {}
+            for pair in set(parts[0]).intersection(*parts[1:]):
+                values = np.concatenate([part[pair] for part in parts])
+                rows[pair] = as_dict(self.feature_names, values)
+            self._cache = {k: v for k, v in self._cache.items() if abs(k - key) <= 7200}
+            self._cache[key] = rows
+        return self._cache[key]
+
+    def _read(
+        self, relation: str, exprs: Iterable[sql.Composable], ts: datetime
+    ) -> dict[str, np.ndarray]:
+        exprs = list(exprs)
+        if not exprs:
+            return {}
+        query = sql.SQL("select pair, {} from bqx.{} where ts_utc = %s").format(
+            sql.SQL(", ").join(sql.SQL("coalesce({}, 'NaN'::float8)").format(e) for e in exprs),
+            sql.Identifier(relation),
+        )
+        with self.conn, self.conn.cursor() as cur:
+            cur.execute(query, (ts,))
+            return {row[0]: np.array(row[1:], dtype=np.float64) for row in cur.fetchall()}
+
+    def features(self, ts: datetime, pairs: Sequence[str]) -> dict[str, dict[str, float]]:
+        rows = self._minute(ts)
+        return {pair: rows[pair] for pair in pairs if pair in rows}
+
+    def _scalar(self, table: tuple[str, str, str], pair: str, ts: datetime) -> float | None:
+        query = sql.SQL("select {} from {}.{} where pair = %s and ts_utc = %s").format(
+            sql.Identifier(table[2]), sql.Identifier(table[0]), sql.Identifier(table[1])
+        )
+        with self.conn, self.conn.cursor() as cur:
+            cur.execute(query, (pair, ts))
+            row = cur.fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
+    def realized(self, pair: str, ts: datetime) -> float | None:
+        return self._scalar(REALIZED_TABLE, pair, ts)
+
+    def static_prediction(self, pair: str, ts: datetime) -> float | None:
+        return self._scalar(STATIC_TABLE, pair, ts) if self.has_static else None
+
+    def latest_minute(self, at: datetime | None = None) -> datetime | None:
+        """The newest minute with base features, at or before `at` (what a live step predicts
+        for; the newest bqx_values minute stands for the matrix's)."""
+        with self.conn, self.conn.cursor() as cur:
+            if at is None:
+                cur.execute("select max(ts_utc) from bqx.bqx_values")
+            else:
+                cur.execute("select max(ts_utc) from bqx.bqx_values where ts_utc <= %s", (at,))
+            return cur.fetchone()[0]

@@ -1,0 +1,62 @@
+-- Stage 2.19, the online learner's tables (created idempotently by bqx_online.storage_postgres).
+-- The dashboard reads these; columns may be added, never renamed or removed.
+create schema if not exists bqx;
+
+-- One row per (pair, minute, horizon): what the ensemble predicted from the features at ts_utc
+-- for bqx_60 at ts_utc + horizon_minutes, stored before anything is learned. A re-run of the
+-- same minute leaves the row as it is (insert ... on conflict do nothing).
+create table if not exists bqx.online_predictions (
+    pair text not null,
+    ts_utc timestamptz not null,
+    horizon_minutes integer not null,
+    prediction double precision not null,
+    member_predictions jsonb not null,
+    weights jsonb not null,
+    static_prediction double precision,
+    realized double precision,
+    learned_at timestamptz,
+    created_at timestamptz not null default now(),
+    primary key (pair, ts_utc, horizon_minutes)
+);
+
+-- One row per drift alarm: ts_utc is the minute the evidence became known (the realized
+-- minute of the error that tripped the detector), so a replayed minute cannot add a duplicate.
+create table if not exists bqx.drift_events (
+    event_id bigserial primary key,
+    pair text not null,
+    ts_utc timestamptz not null,
+    detector text not null check (detector in ('adwin', 'mae_ratio')),
+    evidence jsonb not null,
+    created_at timestamptz not null default now(),
+    unique (pair, ts_utc, detector)
+);
+
+-- The ensemble's weights after each learning step: softmax of the negative recent MAE.
+create table if not exists bqx.ensemble_weights (
+    pair text not null,
+    ts_utc timestamptz not null,
+    member text not null,
+    weight double precision not null,
+    recent_mae double precision,
+    primary key (pair, ts_utc, member)
+);
+
+-- Checkpoint versions (files under $BQX_HOME/artifacts/online/<PAIR>/) and the pointer to the
+-- current one: a version is written first, then the pointer moves in one transaction.
+-- learned_through: the newest prediction minute whose outcome the checkpoint has learned.
+create table if not exists bqx.online_checkpoints (
+    pair text not null,
+    version integer not null,
+    path text not null,
+    ts_utc timestamptz not null,
+    learned_through timestamptz,
+    n_learned bigint not null default 0,
+    created_at timestamptz not null default now(),
+    primary key (pair, version)
+);
+
+create table if not exists bqx.online_checkpoint_pointer (
+    pair text primary key,
+    version integer not null,
+    updated_at timestamptz not null default now()
+);

@@ -1,0 +1,102 @@
+"""History through the handler's step on a simulated clock (`replay`), and the same step on the
+wall clock for live data (`serve`).
+
+Replay reads the span's features once into memory (binary COPY, month by month), then calls
+OnlineService.step for every minute at which some pair has features, as fast as it can: the
+clock is the minute being replayed, so "60 minutes later" is 60 replayed minutes later.
+Checkpoints are taken every `checkpoint_every` replayed minutes and at the end.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from bqx_online.records import DriftEvent
+from bqx_online.service import OnlineService
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[str, int, int], None]
+
+
+@dataclass
+class ReplayResult:
+    minutes: int = 0
+    predicted: int = 0
+    learned: int = 0
+    skipped: int = 0
+    checkpoints: int = 0
+    seconds: float = 0.0
+    step_seconds: list[float] = field(default_factory=list)
+    drift_events: list[DriftEvent] = field(default_factory=list)
+
+    @property
+    def minutes_per_second(self) -> float:
+        return self.minutes / self.seconds if self.seconds else 0.0
+
+
+def replay(
+    service: OnlineService,
+    minutes: Sequence[datetime],
+    progress: ProgressCallback | None = None,
+) -> ReplayResult:
+    """Step through `minutes` in order; checkpoint what is unsaved at the end."""
+    result = ReplayResult()
+    started = time.perf_counter()
+    every = max(1, len(minutes) // 200)
+    for done, minute in enumerate(minutes, start=1):
+        report = service.step(minute)
+        result.minutes += 1
+        result.predicted += report.predicted
+        result.learned += report.learned
+        result.skipped += report.skipped
+        result.checkpoints += report.checkpoints
+        result.step_seconds.append(report.seconds)
+        result.drift_events.extend(report.drift_events)
+        if progress and (done % every == 0 or done == len(minutes)):
+            progress("replaying minutes", done, len(minutes))
+    if minutes:
+        result.checkpoints += service.flush(minutes[-1])
+    result.seconds = time.perf_counter() - started
+    log.info(
+        "replayed %d minutes in %.1f s (%.0f minutes/s), %d learned, %d drift events",
+        result.minutes,
+        result.seconds,
+        result.minutes_per_second,
+        result.learned,
+        len(result.drift_events),
+    )
+    return result
+
+
+def serve(
+    service: OnlineService,
+    latest_minute: Callable[[], datetime | None],
+    max_steps: int | None = None,
+    poll_seconds: float = 5.0,
+    sleep: Callable[[float], None] = time.sleep,
+    on_step: Callable[[object], None] | None = None,
+) -> int:
+    """On the wall clock: whenever a newer minute of features exists, step it. Returns steps."""
+    last: datetime | None = None
+    steps = 0
+    while max_steps is None or steps < max_steps:
+        newest = latest_minute()
+        now = datetime.now(UTC)
+        if newest is not None and (last is None or newest > last):
+            report = service.step(newest)
+            last = newest
+            steps += 1
+            if on_step:
+                on_step(report)
+            continue
+        # wait for the next minute boundary (or a poll, for features built late)
+        next_minute = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
+        sleep(max(0.5, min(poll_seconds, (next_minute - now).total_seconds())))
+    if last is not None:
+        service.flush(last)
+    return steps

@@ -1,0 +1,246 @@
+"""The default back end: the project's PostgreSQL, checkpoint files under
+$BQX_HOME/artifacts/online/<PAIR>/v<version>.pkl.
+
+Tables (online_schema.sql, created idempotently): bqx.online_predictions, bqx.drift_events,
+bqx.ensemble_weights, bqx.online_checkpoints and bqx.online_checkpoint_pointer. A checkpoint
+file is written to a temporary name, fsynced and renamed; its row and the pointer then change
+in one transaction, so a reader sees the old version or the new one, never half of either.
+The alarm is a NOTIFY on channel `bqx_drift` (plus a warning in the log).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+
+import psycopg2.extensions
+from psycopg2.extras import Json, execute_values
+
+from bqx_online.records import CheckpointInfo, DriftEvent, Learned, Prediction, WeightRow
+
+log = logging.getLogger(__name__)
+
+NOTIFY_CHANNEL = "bqx_drift"
+
+
+def schema_ddl() -> str:
+    return resources.files("bqx_online").joinpath("online_schema.sql").read_text()
+
+
+class PostgresStore:
+    def __init__(
+        self, conn: psycopg2.extensions.connection, checkpoint_dir: Path, keep: int = 3
+    ) -> None:
+        self.conn = conn
+        self.checkpoint_dir = Path(checkpoint_dir)
+        self.keep = keep
+
+    def ensure(self) -> None:
+        with self.conn, self.conn.cursor() as cur:
+            cur.execute("select pg_advisory_xact_lock(hashtext('bqx.online_schema'))")
+            cur.execute(schema_ddl())
+        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+
+    # ------------------------------------------------------------------ predictions
+    def put_predictions(self, predictions: list[Prediction]) -> list[bool]:
+        rows = [
+            (
+                p.pair,
+                p.ts_utc,
+                p.horizon_minutes,
+                p.prediction,
+                Json(p.member_predictions),
+                Json(p.weights),
+                p.static_prediction,
+            )
+            for p in predictions
+        ]
+        with self.conn, self.conn.cursor() as cur:
+            written = execute_values(
+                cur,
+                """
+                insert into bqx.online_predictions (pair, ts_utc, horizon_minutes, prediction,
+                    member_predictions, weights, static_prediction)
+                values %s
+                on conflict (pair, ts_utc, horizon_minutes) do nothing
+                returning pair, ts_utc
+                """,
+                rows,
+                fetch=True,
+            )
+        keys = {(pair, ts) for pair, ts in written}
+        return [(p.pair, p.ts_utc) in keys for p in predictions]
+
+    def predictions(
+        self, pair: str, horizon: int, after: datetime, until: datetime
+    ) -> list[Prediction]:
+        with self.conn, self.conn.cursor() as cur:
+            cur.execute(
+                """
+                select pair, ts_utc, horizon_minutes, prediction, member_predictions, weights,
+                       static_prediction, realized, learned_at
+                from bqx.online_predictions
+                where pair = %s and horizon_minutes = %s and ts_utc > %s and ts_utc <= %s
+                order by ts_utc
+                """,
+                (pair, horizon, after, until),
+            )
+            return [Prediction(*row) for row in cur.fetchall()]
+
+    def mark_learned(self, learned: list[Learned]) -> None:
+        rows = [(m.pair, m.ts_utc, m.horizon_minutes, m.realized, m.learned_at) for m in learned]
+        with self.conn, self.conn.cursor() as cur:
+            execute_values(
+                cur,
+                """
+                update bqx.online_predictions as p
+                set realized = v.realized, learned_at = v.learned_at
+                from (values %s) as v (pair, ts_utc, horizon_minutes, realized, learned_at)
+                where p.pair = v.pair and p.ts_utc = v.ts_utc
+                  and p.horizon_minutes = v.horizon_minutes and p.learned_at is null
+                """,
+                rows,
+                template="(%s, %s::timestamptz, %s::int, %s::float8, %s::timestamptz)",
+            )
+
+    # ------------------------------------------------------------------ weights, drift
+    def put_weights(self, rows: list[WeightRow]) -> None:
+        with self.conn, self.conn.cursor() as cur:
+            execute_values(
+                cur,
+                """
+                insert into bqx.ensemble_weights (pair, ts_utc, member, weight, recent_mae)
+                values %s
+                on conflict (pair, ts_utc, member)
+                do update set weight = excluded.weight, recent_mae = excluded.recent_mae
+                """,
+                [(r.pair, r.ts_utc, r.member, r.weight, r.recent_mae) for r in rows],
+            )
+
+    def put_drift_events(self, events: list[DriftEvent]) -> list[bool]:
+        with self.conn, self.conn.cursor() as cur:
+            written = execute_values(
+                cur,
+                """
+                insert into bqx.drift_events (pair, ts_utc, detector, evidence) values %s
+                on conflict (pair, ts_utc, detector) do nothing
+                returning pair, ts_utc, detector
+                """,
+                [(e.pair, e.ts_utc, e.detector, Json(e.evidence)) for e in events],
+                fetch=True,
+            )
+        keys = set(written)
+        return [(e.pair, e.ts_utc, e.detector) in keys for e in events]
+
+    def drift_events(self, pair: str) -> list[DriftEvent]:
+        with self.conn, self.conn.cursor() as cur:
+            cur.execute(
+                "select pair, ts_utc, detector, evidence from bqx.drift_events "
+                "where pair = %s order by ts_utc, detector",
+                (pair,),
+            )
+            return [DriftEvent(*row) for row in cur.fetchall()]
+
+    def alert(self, events: list[DriftEvent]) -> None:
+        with self.conn, self.conn.cursor() as cur:
+            for e in events:
+                payload = {"pair": e.pair, "ts_utc": e.ts_utc.isoformat(), "detector": e.detector}
+                cur.execute("select pg_notify(%s, %s)", (NOTIFY_CHANNEL, json.dumps(payload)))
+
+    # ------------------------------------------------------------------ checkpoints
+    def save_checkpoint(
+        self,
+        pair: str,
+        blob: bytes,
+        ts_utc: datetime,
+        learned_through: datetime | None,
+        n_learned: int,
+    ) -> CheckpointInfo:
+        with self.conn, self.conn.cursor() as cur:
+            cur.execute(
+                "select coalesce(max(version), 0) + 1 from bqx.online_checkpoints where pair = %s",
+                (pair,),
+            )
+            version = int(cur.fetchone()[0])
+        path = self.checkpoint_dir / pair / f"v{version:08d}.pkl"
+        _write_atomically(path, blob)
+        with self.conn, self.conn.cursor() as cur:  # the version row and the pointer, together
+            cur.execute(
+                """
+                insert into bqx.online_checkpoints
+                    (pair, version, path, ts_utc, learned_through, n_learned)
+                values (%s, %s, %s, %s, %s, %s)
+                on conflict (pair, version) do update set path = excluded.path,
+                    ts_utc = excluded.ts_utc, learned_through = excluded.learned_through,
+                    n_learned = excluded.n_learned, created_at = now()
+                """,
+                (pair, version, str(path), ts_utc, learned_through, n_learned),
+            )
+            cur.execute(
+                """
+                insert into bqx.online_checkpoint_pointer (pair, version) values (%s, %s)
+                on conflict (pair) do update set version = excluded.version, updated_at = now()
+                """,
+                (pair, version),
+            )
+            cur.execute(
+                "delete from bqx.online_checkpoints where pair = %s and version <= %s "
+                "returning path",
+                (pair, version - self.keep),
+            )
+            stale = [row[0] for row in cur.fetchall()]
+        for old in stale:  # after the commit: the pointer no longer names them
+            Path(old).unlink(missing_ok=True)
+        return CheckpointInfo(pair, version, str(path), ts_utc, learned_through, n_learned)
+
+    def load_checkpoint(self, pair: str) -> tuple[CheckpointInfo, bytes] | None:
+        with self.conn, self.conn.cursor() as cur:
+            cur.execute(
+                """
+                select c.version, c.path, c.ts_utc, c.learned_through, c.n_learned
+                from bqx.online_checkpoint_pointer as p
+                join bqx.online_checkpoints as c on c.pair = p.pair and c.version = p.version
+                where p.pair = %s
+                """,
+                (pair,),
+            )
+            row = cur.fetchone()
+        if row is None:
+            return None
+        version, path, ts_utc, learned_through, n_learned = row
+        info = CheckpointInfo(pair, version, path, ts_utc, learned_through, n_learned)
+        return info, Path(path).read_bytes()
+
+    def reset(self, pair: str) -> None:
+        with self.conn, self.conn.cursor() as cur:
+            for table in (
+                "online_predictions",
+                "ensemble_weights",
+                "drift_events",
+                "online_checkpoint_pointer",
+                "online_checkpoints",
+            ):
+                # table names are constants of this module, never user text
+                cur.execute(f"delete from bqx.{table} where pair = %s", (pair,))
+        for old in (self.checkpoint_dir / pair).glob("v*.pkl"):
+            old.unlink()
+
+    def put_step_metrics(self, ts_utc: datetime, seconds: float, pairs: int) -> None:
+        log.debug("step %s: %d pairs in %.3f s", ts_utc, pairs, seconds)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _write_atomically(path: Path, blob: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    with open(temporary, "wb") as handle:
+        handle.write(blob)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)

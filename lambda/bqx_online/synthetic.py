@@ -1,0 +1,67 @@
+"""A generated stream with a known relation between features and the 60-minute-ahead target,
+and optionally a planted regime change: the oracle of the drift tests and benchmarks.
+
+Features are AR(1) series (persistent, like bqx and volatility features). The outcome of the
+prediction made at minute t is y(t) = w · x(t) + noise, stored as the realized value of minute
+t + horizon (as bqx_t60 at t is bqx_60 at t + 60). From `change_at` on, w becomes `w_after`
+(by default -w: the same features, the opposite meaning) and the noise `noise_after`. The
+first outcome that reveals the change is known at change_at + horizon: that is where a drift
+alarm's delay is counted from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from bqx_online.features import MemoryFeatures
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    start: datetime
+    minutes: int
+    n_features: int = 8
+    horizon_minutes: int = 60
+    persistence: float = 0.9  # AR(1) coefficient of each feature
+    noise: float = 0.3
+    change_at: int | None = None  # minute index of the planted change (None: stationary)
+    change_scale: float = -1.0  # w_after = change_scale · w
+    noise_after: float | None = None
+    seed: int = 0
+
+
+def feature_names(n: int) -> list[str]:
+    return [f"x{i}" for i in range(n)]
+
+
+def generate(spec: StreamSpec, pairs: Sequence[str]) -> MemoryFeatures:
+    source = MemoryFeatures(feature_names(spec.n_features))
+    start_epoch = int(spec.start.timestamp())
+    for k, pair in enumerate(pairs):
+        rng = np.random.default_rng([spec.seed, k])
+        x = np.empty((spec.minutes, spec.n_features))
+        x[0] = rng.normal(size=spec.n_features)
+        shocks = rng.normal(size=(spec.minutes, spec.n_features))
+        scale = np.sqrt(1 - spec.persistence**2)
+        for t in range(1, spec.minutes):
+            x[t] = spec.persistence * x[t - 1] + scale * shocks[t]
+        w = rng.normal(size=spec.n_features)
+        w /= np.linalg.norm(w)
+        y = x @ w + spec.noise * rng.normal(size=spec.minutes)
+        if spec.change_at is not None:
+            after = slice(spec.change_at, None)
+            noise = spec.noise if spec.noise_after is None else spec.noise_after
+            y[after] = spec.change_scale * (x[after] @ w) + noise * rng.normal(
+                size=spec.minutes - spec.change_at
+            )
+        ts = start_epoch + 60 * np.arange(spec.minutes, dtype=np.int64)
+        source.add_pair(pair, ts, x, ts + 60 * spec.horizon_minutes, y)
+    return source
+
+
+def minute(spec: StreamSpec, index: int) -> datetime:
+    return spec.start + timedelta(minutes=index)
