@@ -15,7 +15,7 @@ DOCS_PORT ?= 8080
 .PHONY: setup demo test lint pytest browser docs bench lambda-package lambda-layer clean help
 
 help:
-	@echo "make demo   - generated market → PostgreSQL → dbt features → Granger → autoencoder"
+	@echo "make demo   - generated market → PostgreSQL → dbt features → Granger → autoencoder → multi-task nets"
 	@echo "make test   - lint (ruff, sqlfluff) + pytest (incl. dbt build/test on generated data)"
 	@echo "make docs   - dbt docs site of the demo database on http://127.0.0.1:$(DOCS_PORT)"
 	@echo "make bench  - benchmarks under bench/ (needs ../shared/data/fx_m1)"
@@ -40,6 +40,8 @@ demo: setup
 	$(BQX) train autoencoder
 	$(BQX) embed
 	$(BQX) interpret embeddings
+	$(BQX) train multitask --sample-rows 3000 --validation-rows 1000 --test-rows 2000 --epochs 10
+	$(BQX) predict multitask
 	$(BQX) online replay --pairs EURUSD,GBPUSD --from 2024-01-16 --to 2024-01-17 --fresh
 	@echo
 	@echo "database:      $$($(BQX) db url)"
