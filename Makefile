@@ -43,10 +43,13 @@ demo: setup
 	$(BQX) train multitask --sample-rows 3000 --validation-rows 1000 --test-rows 2000 --epochs 10
 	$(BQX) predict multitask
 	$(BQX) online replay --pairs EURUSD,GBPUSD --from 2024-01-16 --to 2024-01-17 --fresh
+	$(BQX) evaluate --folds 3 --train-rows 10000 --bootstrap 100
+	$(BQX) report
 	@echo
 	@echo "database:      $$($(BQX) db url)"
 	@echo "demo data:     $(DEMO_DATA) (ground_truth.json has the planted links)"
 	@echo "artifacts:     $(BQX_HOME)/artifacts   reports: $(BQX_HOME)/reports"
+	@echo "report:        $(BQX_HOME)/reports/index.html (walk-forward: bqx.evaluation_results)"
 	@echo "explore:       $(BQX) --help   |   eval \"\$$($(BQX) db env)\" && psql"
 
 lint: setup

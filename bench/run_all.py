@@ -2,19 +2,27 @@
 
 Each benchmark is a module with a `main()` returning a report dict and a `print_report()`;
 it runs in its own process (`python -m bench.<name>`) so peak-memory figures do not mix.
+Every section of results.md names the machine and the load it ran under, and what it
+measures (the first line of the benchmark's docstring); `make bench BENCH="ingest granger"`
+runs some of them, and their sections replace only theirs in an existing results.md.
 """
 
 from __future__ import annotations
 
+import ast
+import os
+import re
 import subprocess
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.common import machine
+
 BENCH_DIR = Path(__file__).resolve().parent
 SKIP = {"__init__", "common", "run_all"}
-OPT_IN = {"full_year"}  # too long for every `make bench`: run it by name
+OPT_IN = {"full_year", "online_real"}  # too long for every `make bench`: run them by name
 
 
 def benchmarks(selected: list[str]) -> list[str]:
@@ -27,10 +35,27 @@ def benchmarks(selected: list[str]) -> list[str]:
     return [n for n in names if n not in OPT_IN]
 
 
+def summary_line(name: str) -> str:
+    """First line of the benchmark's module docstring (what it measures)."""
+    doc = ast.get_docstring(ast.parse((BENCH_DIR / f"{name}.py").read_text())) or ""
+    return doc.splitlines()[0] if doc else ""
+
+
+def previous_sections(results: Path) -> dict[str, str]:
+    """Sections of an existing results.md by benchmark name (kept when not re-run)."""
+    if not results.exists():
+        return {}
+    parts = re.split(r"(?m)^(?=## )", results.read_text())
+    return {m.group(1): part for part in parts if (m := re.match(r"## (\w+) ", part))}
+
+
 def main(selected: list[str]) -> int:
-    sections, failures = [], 0
+    results = BENCH_DIR / "results.md"
+    sections, failures = previous_sections(results) if selected else {}, 0
     for name in benchmarks(selected):
         print(f"== bench/{name}.py", flush=True)
+        load = os.getloadavg()[0]
+        stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         started = time.perf_counter()
         run = subprocess.run(
             [sys.executable, "-m", f"bench.{name}"],
@@ -45,13 +70,15 @@ def main(selected: list[str]) -> int:
             print(run.stderr[-3000:], file=sys.stderr)
         status = "ok" if run.returncode == 0 else f"FAILED (exit {run.returncode})"
         body = run.stdout if run.returncode == 0 else run.stderr[-3000:]
-        sections.append(f"## {name} — {status}, {seconds:.0f} s\n\n```\n{body.rstrip()}\n```\n")
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    results = BENCH_DIR / "results.md"
+        sections[name] = (
+            f"## {name} — {status}, {seconds:.0f} s\n\n{summary_line(name)}\n\n"
+            f"Machine: {machine()}; run {stamp}, 1-minute load average {load:.1f} at the start.\n"
+            f"\n```\n{body.rstrip()}\n```\n"
+        )
     results.write_text(
-        f"# Benchmark results\n\nWritten by `make bench` on {stamp}. Every figure is from the "
-        "machine named in its section; ratios compare against references measured in the "
-        "same run.\n\n" + "\n".join(sections)
+        "# Benchmark results\n\nWritten by `make bench` (`python -m bench.run_all`). Every "
+        "figure is from the machine named in its section; ratios compare against references "
+        "measured in the same run.\n\n" + "\n".join(sections[n] for n in sorted(sections))
     )
     print(f"wrote {results}")
     return 1 if failures else 0

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bqx import cli_dashboard, cli_online, db
+from bqx import cli_dashboard, cli_online, cli_report, db
 from bqx.config import Settings
 from bqx.errors import BqxUserError
 
@@ -513,6 +513,8 @@ def interpret_embeddings(
 
 # ---------------------------------------------------------------------------- dashboard
 app.command("dashboard")(cli_dashboard.dashboard)
+app.command("evaluate")(cli_report.evaluate)
+app.command("report")(cli_report.report)
 
 
 # ---------------------------------------------------------------------------- multi-task

@@ -1,0 +1,96 @@
+"""`bqx evaluate` and `bqx report` (registered in bqx/cli.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from bqx import db
+from bqx.config import Settings
+
+HEADLINE = ("r2", "directional_accuracy", "ic", "sharpe", "hit_rate", "max_drawdown")
+
+
+def _user_errors(func):
+    """bqx.cli's user_errors, looked up at call time (bqx.cli imports this module)."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        from bqx.cli import user_errors
+
+        return user_errors(func)(*args, **kwargs)
+
+    return wrapper
+
+
+@_user_errors
+def evaluate(
+    pairs: Annotated[
+        str | None, typer.Option(help="Comma-separated pairs (default: all with targets).")
+    ] = None,
+    folds: Annotated[int, typer.Option(help="Walk-forward folds (test blocks).")] = 3,
+    train_rows: Annotated[
+        int, typer.Option(help="Training sample per pair (seeded hash sample).")
+    ] = 20_000,
+    spread_config: Annotated[
+        Path | None,
+        typer.Option(help="CSV `pair,spread_pips` overriding the default spreads."),
+    ] = None,
+    bootstrap: Annotated[int, typer.Option(help="Block-bootstrap resamples (0: none).")] = 200,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+):
+    """Walk-forward ablation of every stage and baselines → bqx.evaluation_results, reports/."""
+    from bqx.cli import _progress, _stage_bars, console
+    from bqx.pairs import parse_pairs
+    from models_ml.evaluation import EvaluationConfig
+    from models_ml.evaluation import evaluate as run_evaluation
+    from models_ml.evaluation_store import pooled, write_reports, write_table
+    from models_ml.trading_costs import load_spreads
+
+    config = EvaluationConfig(
+        pairs=tuple(parse_pairs(pairs)) if pairs else None,
+        folds=folds,
+        train_rows_per_pair=train_rows,
+        spreads=load_spreads(spread_config),
+        bootstrap_resamples=bootstrap,
+        seed=seed,
+    )
+    settings = Settings.from_env()
+    conn = db.connect(settings)
+    try:
+        with _progress() as progress:
+            result = run_evaluation(conn, config, _stage_bars(progress))
+        stored = write_table(conn, result)
+    finally:
+        conn.close()
+    paths = write_reports(result, settings.reports_dir)
+    table = Table(title=f"walk-forward, pooled over {len(result.pairs)} pairs × {folds} folds")
+    table.add_column("stage / model")
+    for name in HEADLINE:
+        table.add_column(name, justify="right")
+    scores = pooled(result.rows)
+    for name, metrics in scores.items():
+        values = [metrics.get(m, {}).get("value") for m in HEADLINE]
+        table.add_row(name, *("–" if v is None else f"{v:.3f}" for v in values))
+    console.print(table)
+    for stage, note in result.notes.items():
+        console.print(f"{stage}: {note}", highlight=False)
+    console.print(
+        f"run {result.run_id}: {stored:,} rows in bqx.evaluation_results in "
+        f"{result.seconds:.0f} s; with 95% intervals: {paths['markdown']}",
+        highlight=False,
+    )
+
+
+@_user_errors
+def report():
+    """One static page of every stage's results → $BQX_HOME/reports/index.html."""
+    from bqx.cli import console
+    from models_ml.report import write_report
+
+    path = write_report(Settings.from_env())
+    console.print(f"report: {path}", highlight=False)

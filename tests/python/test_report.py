@@ -1,0 +1,92 @@
+"""`bqx report`: one static page with every section, placeholders where a stage has not run."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from models_ml.evaluation import MODELS, EvaluationConfig, EvaluationResult
+from models_ml.evaluation_folds import walk_forward_folds
+from models_ml.evaluation_scoring import Collector, summarize
+from models_ml.evaluation_store import write_reports
+from models_ml.report import SECTIONS, write_report
+
+START = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def fake_result(pairs=("EURUSD", "USDJPY")) -> EvaluationResult:
+    """Scores of a zero, a persistence and a ridge forecaster on made-up minutes."""
+    rng = np.random.default_rng(1)
+    folds = walk_forward_folds(
+        START, START + timedelta(days=10), START + timedelta(days=16), 2, 750
+    )
+    collector = Collector()
+    for pair in pairs:
+        for fold in folds:
+            ts = np.arange(int(fold.test_start.timestamp()), int(fold.test_end.timestamp()), 60)
+            y = rng.normal(size=len(ts))
+            for key, pred in {
+                ("baseline", "zero"): np.zeros(len(ts)),
+                ("baseline", "persistence"): y + rng.normal(scale=2, size=len(ts)),
+                ("base", "ridge"): y + rng.normal(scale=0.5, size=len(ts)),
+            }.items():
+                collector.add(
+                    key,
+                    pair,
+                    fold.number,
+                    ts_epoch=ts,
+                    target=y,
+                    prediction=pred,
+                    log_return=y * 1e-3,
+                    cost=np.full(len(ts), 1e-5),
+                )
+    rows = summarize(collector, list(MODELS), 20, 7)
+    notes = {"online": "not available: run `bqx online replay`"}
+    return EvaluationResult("test-run", folds, list(pairs), rows, notes, 1.0, EvaluationConfig())
+
+
+def sections_of(page: str) -> dict[str, str]:
+    found = re.findall(r'<section id="(\w+)">(.*?)</section>', page, flags=re.S)
+    return dict(found)
+
+
+def test_report_without_artifacts_names_the_command_of_each_missing_section(make_settings):
+    settings = make_settings("report_empty")
+    page = write_report(settings).read_text()
+    sections = sections_of(page)
+    assert list(sections) == [key for key, _ in SECTIONS]
+    for title in (title for _, title in SECTIONS):
+        assert title.split(":")[0] in page
+    expected = {
+        "ablation": "bqx evaluate",
+        "pairs": "bqx evaluate",
+        "leadlag": "bqx granger",
+        "autoencoder": "bqx train autoencoder",
+        "multitask": "bqx train multitask",
+        "online": "bqx online replay",
+    }
+    for key, command in expected.items():
+        assert f"not run yet: <code>{command}</code>" in sections[key], key
+    assert "not measured" in sections["success"]
+    assert "http://" not in page and "https://" not in page  # nothing from the network
+    assert (settings.reports_dir / "dashboard.html").is_file()
+
+
+def test_report_shows_the_ablation_and_fills_the_measured_column(make_settings):
+    settings = make_settings("report_full")
+    result = fake_result()
+    write_reports(result, settings.reports_dir)
+    page = write_report(settings).read_text()
+    sections = sections_of(page)
+    assert "base/ridge" in sections["ablation"] and "not run yet" not in sections["ablation"]
+    assert "not available: run `bqx online replay`" in sections["ablation"]
+    assert "data:image/png;base64," in sections["pairs"]
+    pooled_r2 = next(
+        r
+        for r in result.rows
+        if (r.stage, r.model, r.pair, r.fold, r.metric) == ("base", "ridge", "ALL", "all", "r2")
+    )
+    first_row = re.search(r"<tr><td>bqx_t60 R².*?</tr>", sections["success"]).group(0)
+    assert f"{pooled_r2.value:.3f}" in first_row and "(base/ridge)" in first_row
