@@ -1,28 +1,55 @@
 -- Benchmark probe (bench/features.py): one rolling quadratic regression of the rate index with
--- a single window var('w'), over every row of int_m1_series. Used to show that the cost of
--- the running-sum method does not grow with the window.
+-- a single window var('w'), over every row of int_m1_series, by the same block-rebased
+-- running sums as reg_rate. Used to show that the cost does not grow with the window.
 {%- set w = var('w', 60) | int %}
 {%- set partition = 'pair, segment_start_utc' %}
+{%- set blocks = block_partition(partition) %}
 
-with moments as (
+with blocked as (
+    select
+        series.price_units,
+        series.index_scale,
+        series.segment_row,
+        series.pair,
+        series.segment_start_utc,
+        series.ts_utc,
+        {{ block_columns('series.segment_row', w) }}
+    from {{ ref('int_m1_series') }} as series
+    {{ block_copies() }}
+),
+
+running as (
+    select
+        *,
+        {{ quadratic_running_sums('p', 'price_units::float8', 'price_units::float8 * price_units', blocks) }}
+    from blocked
+),
+
+window_sums as (
     select
         price_units,
         index_scale,
         segment_row,
-        {{ quadratic_fit_moments(
-            'w' ~ w, w,
-            moving_sum('price_units', w, partition),
-            moving_sum('segment_row::bigint * price_units', w, partition),
-            moving_sum('segment_row::bigint * segment_row * price_units', w, partition),
-            moving_sum('price_units * price_units', w, partition),
-            'segment_row') }}
-    from {{ ref('int_m1_series') }}
+        block_row,
+        {{ quadratic_window_sums('p', w, blocks) }}
+    from running
+),
+
+moments as {{ computed_once() }} (
+    select
+        price_units,
+        index_scale,
+        {{ quadratic_moments(w, ['p'], exact_cast='bigint') }}
+    from window_sums
+    where {{ in_own_block(w) }} and segment_row >= {{ w - 1 }}
 ),
 
 final as (
     select {{ quadratic_fit_terms('w' ~ w, w, 'price_units', 'index_scale') }}
     from moments
-    where segment_row >= {{ w - 1 }}
 )
 
-select sum(w{{ w }}_quadratic_term) as checksum, count(*) as row_count from final
+select
+    sum(w{{ w }}_quadratic_term) as checksum,
+    count(*) as row_count
+from final

@@ -32,8 +32,9 @@ def require_real_data() -> Path:
     return REAL_DATA
 
 
-def bench_settings(name: str) -> Settings:
-    """A fresh database: under BQX_DATABASE_URL's server if set, else an embedded one."""
+def bench_settings(name: str, fresh: bool = True) -> Settings:
+    """A database of the bench's own, under BQX_DATABASE_URL's server if set, else an embedded
+    one: dropped and created anew, or with `fresh=False` kept when it exists."""
     home = REPO / ".bqx" / "bench" / name
     home.mkdir(parents=True, exist_ok=True)
     base = Settings(home=home, database_url=os.environ.get("BQX_DATABASE_URL"))
@@ -41,8 +42,11 @@ def bench_settings(name: str) -> Settings:
     conn = db.psycopg2.connect(server)
     conn.autocommit = True
     with conn.cursor() as cur:
-        cur.execute(f"drop database if exists bench_{name} with (force)")
-        cur.execute(f"create database bench_{name}")
+        cur.execute("select 1 from pg_database where datname = %s", (f"bench_{name}",))
+        exists = cur.fetchone() is not None
+        if fresh or not exists:
+            cur.execute(f"drop database if exists bench_{name} with (force)")
+            cur.execute(f"create database bench_{name}")
     conn.close()
     params = db.parse_database_url(server)
     url = f"postgresql://{params.user}:{params.password}@/bench_{name}?host={params.host}&port={params.port}"

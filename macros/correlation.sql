@@ -10,3 +10,52 @@
         0
     )
 {%- endmacro %}
+
+
+{% macro couple_cte(x, y) -%}
+    {#- name of the CTE holding the correlations of the sister couple (x, y), x < y -#}
+    {{ return('couple_' ~ validate_pair(x) | lower ~ '_' ~ validate_pair(y) | lower) }}
+{%- endmacro %}
+
+{% macro sister_correlation_of_couple(x, y, partition) -%}
+    {#- ts_utc, corr_<W> for W in sister_corr_windows(): the rolling correlation of the bqx of
+        pairs x and y over their last W joint minutes, from running sums within `partition`
+        (the two pairs' segments) -#}
+    select
+        ts_utc,
+        {%- for w in sister_corr_windows() %}
+        case when joint_rows >= {{ w }} then
+            {{ pearson_from_sums(
+                window_from_running('sum_x', w, partition),
+                window_from_running('sum_y', w, partition),
+                window_from_running('sum_xx', w, partition),
+                window_from_running('sum_yy', w, partition),
+                window_from_running('sum_xy', w, partition),
+                w) }}
+        end as corr_{{ w }}{{ "," if not loop.last }}
+        {%- endfor %}
+    from (
+        select
+            a.ts_utc,
+            a.segment_start_utc as segment_x,
+            b.segment_start_utc as segment_y,
+            row_number() over joint as joint_rows,
+            sum(a.bqx_60) over joint as sum_x,
+            sum(b.bqx_60) over joint as sum_y,
+            sum(a.bqx_60 * a.bqx_60) over joint as sum_xx,
+            sum(b.bqx_60 * b.bqx_60) over joint as sum_yy,
+            sum(a.bqx_60 * b.bqx_60) over joint as sum_xy
+        from {{ ref('int_m1_series') }} as a
+        inner join {{ ref('int_m1_series') }} as b on a.ts_utc = b.ts_utc
+        where
+            a.pair = '{{ validate_pair(x) }}'
+            and b.pair = '{{ validate_pair(y) }}'
+            and a.bqx_60 is not null
+            and b.bqx_60 is not null
+            and {{ ts_in_scope('a.ts_utc', halo_before=true) }}
+        window joint as (
+            partition by a.segment_start_utc, b.segment_start_utc order by a.ts_utc
+            rows unbounded preceding
+        )
+    ) as running
+{%- endmacro %}

@@ -45,3 +45,33 @@
         true
     {%- endif -%}
 {%- endmacro %}
+
+
+{% macro sister_map() -%}
+    {#- {pair: [(sister_rank, sister), ...]} from seeds/sister_pairs.csv, codes validated.
+        Outside execution (dbt parse, sqlfluff) one illustrative couple stands in, so that
+        models looping over it still render the SQL they will run. -#}
+    {%- set relation = ref('sister_pairs') -%}
+    {%- if not execute -%}
+        {{ return({'EURUSD': [(1, 'GBPUSD')], 'GBPUSD': [(1, 'EURUSD')]}) }}
+    {%- endif -%}
+    {%- set rows = run_query('select pair, sister, sister_rank from ' ~ relation ~ ' order by pair, sister_rank') -%}
+    {%- set sisters = {} -%}
+    {%- for row in rows -%}
+        {%- do sisters.setdefault(validate_pair(row[0]), []).append((row[2] | int, validate_pair(row[1]))) -%}
+    {%- endfor -%}
+    {{ return(sisters) }}
+{%- endmacro %}
+
+
+{% macro pairs_with_data(relation) -%}
+    {#- The pairs of the universe that have rows in `relation` (a table partitioned by pair:
+        each probe reads one partition). Outside execution: the whole universe. -#}
+    {%- if not execute -%}{{ return(pair_universe()) }}{%- endif -%}
+    {%- set rows = run_query(
+        'select p.pair from ' ~ ref('pairs') ~ ' as p where exists (select 1 from '
+        ~ relation ~ ' as r where r.pair = p.pair) order by p.pair') -%}
+    {%- set present = [] -%}
+    {%- for row in rows -%}{%- do present.append(validate_pair(row[0])) -%}{%- endfor -%}
+    {{ return(present) }}
+{%- endmacro %}

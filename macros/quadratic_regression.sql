@@ -1,27 +1,82 @@
-{#- Least-squares fit y = a·x² + b·x + c over the last W grid minutes, x = 0 … W-1 (oldest 0).
+{#- Least-squares fit y = a·x² + b·x + c over the last W grid minutes, x = 0 … W-1 (oldest 0),
+    in three steps that cost the same for every W:
 
-    Stage 1, quadratic_fit_moments: from moving sums over a running index n (0-based within
-    the segment) — s0 = Σy, s1 = Σn·y, s2 = Σn²·y, sy2 = Σy², all of an exact type (bigint or
-    numeric) — the window's own sums are T1 = s1 - n0·s0 and T2 = s2 - 2·n0·s1 + n0²·s0 with
-    n0 = n - W + 1. They are exact, so the cancellation that ruins float8 running sums late in
-    a long series (DESIGN.md) cannot happen. The fit uses orthogonal polynomials on x,
-    P1 = x - x̄ and P2 = (x - x̄)² - v, whose projections p1y = ΣP1·y, p2y = ΣP2·y and the total
-    sum of squares are computed exactly and only then rounded to float8.
+    1. quadratic_running_sums: running sums of y, n·y, n²·y and y² within a block (macros/
+       blocks.sql), n = the row's index in its block (`block_row`);
+    2. quadratic_window_sums: the window's sums s0 = Σy, s1 = Σn·y, s2 = Σn²·y, syy = Σy², as
+       S(t) − S(t − W);
+    3. quadratic_projections: with n0 = n − W + 1 the window's own sums are T1 = s1 − n0·s0 and
+       T2 = s2 − 2·n0·s1 + n0²·s0; the fit uses orthogonal polynomials on x, P1 = x − x̄ and
+       P2 = (x − x̄)² − v, whose projections p1y = ΣP1·y and p2y = ΣP2·y follow from them.
 
-    Stage 2, quadratic_fit_terms: the seven REG columns from those moments, in float8. `scale`
+    Exactness. The sums are float8, and float8 adds integers exactly below 2^53. The callers
+    feed integer-valued series (reg_rate: integer prices) or split a real series into a part on
+    a 2^-12 grid, summed exactly, and a remainder below 2^-13 whose rounding errors are some 20
+    orders of magnitude under the result (reg_bqx). Blocks bound every sum by B³·max|y|, so
+    both stay exact on a year-long series, where plain running sums are 300% wrong (DESIGN.md).
+
+    quadratic_moments adds up the parts of a split series, and quadratic_fit_terms turns
+    t0 = Σy, p1y, p2y and the total sum of squares sst into the seven REG columns; `scale`
     multiplies y (the rate index is scale × integer price). -#}
 
-{% macro quadratic_fit_moments(prefix, window, s0, s1, s2, sy2, n) -%}
+{% macro quadratic_running_sums(prefix, y, yy, partition_by, n='block_row') -%}
+    {#- four running-sum columns <prefix>_run_{y, ny, nny, yy}; yy is the expression summed for
+        Σy² (for a split series, the remainder's share of the square) -#}
+    {{ running_sum(y, partition_by) }} as {{ prefix }}_run_y,
+    {{ running_sum(n ~ '::float8 * ' ~ y, partition_by) }} as {{ prefix }}_run_ny,
+    {{ running_sum(n ~ '::float8 * ' ~ n ~ ' * ' ~ y, partition_by) }} as {{ prefix }}_run_nny,
+    {{ running_sum(yy, partition_by) }} as {{ prefix }}_run_yy
+{%- endmacro %}
+
+{% macro quadratic_window_sums(prefix, window, partition_by) -%}
+    {#- the window's sums w<W>_<prefix>_{y, ny, nny, yy} from the running sums -#}
+    {%- for s in ['y', 'ny', 'nny', 'yy'] %}
+    {{ window_from_running(prefix ~ '_run_' ~ s, window, partition_by) }} as w{{ window }}_{{ prefix }}_{{ s }}{{ "," if not loop.last }}
+    {%- endfor %}
+{%- endmacro %}
+
+{% macro quadratic_projections(prefix, window, n='block_row') -%}
+    {#- {t0, p1y, p2y}: SQL expressions over the columns of quadratic_window_sums -#}
     {%- set w = window -%}
-    {%- set num = exact_numeric_type() -%}
-    {%- set n0 = '(' ~ n ~ ' - ' ~ (w - 1) ~ ')::' ~ num -%}
+    {%- set s0, s1, s2 = 'w' ~ w ~ '_' ~ prefix ~ '_y', 'w' ~ w ~ '_' ~ prefix ~ '_ny', 'w' ~ w ~ '_' ~ prefix ~ '_nny' -%}
+    {%- set n0 = '(' ~ n ~ ' - ' ~ (w - 1) ~ ')' -%}
     {%- set t1 = '(' ~ s1 ~ ' - ' ~ n0 ~ ' * ' ~ s0 ~ ')' -%}
     {%- set t2 = '(' ~ s2 ~ ' - 2 * ' ~ n0 ~ ' * ' ~ s1 ~ ' + ' ~ n0 ~ ' * ' ~ n0 ~ ' * ' ~ s0 ~ ')' -%}
-    {#- x̄ = (W-1)/2 and x̄² - v = (W-1)(W-2)/6, kept exact by scaling with 2 and 6 -#}
-    ({{ s0 }})::float8 as {{ prefix }}_t0,
-    (2 * {{ t1 }} - {{ w - 1 }} * {{ s0 }})::float8 / 2 as {{ prefix }}_p1y,
-    (6 * {{ t2 }} - {{ 6 * (w - 1) }} * {{ t1 }} + {{ (w - 1) * (w - 2) }} * {{ s0 }})::float8 / 6 as {{ prefix }}_p2y,
-    ({{ w }} * {{ sy2 }} - {{ s0 }} * {{ s0 }})::float8 / {{ w }} as {{ prefix }}_sst
+    {#- x̄ = (W-1)/2 and x̄² - v = (W-1)(W-2)/6: scaled by 2 and 6, every step stays on the
+        grid of the inputs, so integer inputs give exact results -#}
+    {{ return({
+        't0': s0,
+        'p1y': '(2 * ' ~ t1 ~ ' - ' ~ (w - 1) ~ ' * ' ~ s0 ~ ') / 2',
+        'p2y': '(6 * ' ~ t2 ~ ' - ' ~ 6 * (w - 1) ~ ' * ' ~ t1 ~ ' + ' ~ (w - 1) * (w - 2) ~ ' * ' ~ s0 ~ ') / 6'
+    }) }}
+{%- endmacro %}
+
+{% macro quadratic_moments(window, parts, exact_cast=none) -%}
+    {#- select-list items w<W>_{t0, p1y, p2y, sst} of a series summed in parts (['p'], or
+        ['hi', 'lo'] for a split series): projections add up; the total sum of squares
+        W·Σy² − (Σy)² adds each part's share, W·yy_k − y_k·(2·Σ_{j<k} y_j + y_k), so the
+        exact first part is never mixed with the rest before its own cancellation is done.
+        exact_cast: a type for the first part's share, when it can pass 2^53 (integer prices) -#}
+    {%- set w = window -%}
+    {%- set projections = [] -%}
+    {%- for part in parts -%}{%- do projections.append(quadratic_projections(part, w)) -%}{%- endfor -%}
+    {%- set shares = [] -%}
+    {%- set before = [] -%}
+    {%- for part in parts -%}
+        {%- set y, yy = 'w' ~ w ~ '_' ~ part ~ '_y', 'w' ~ w ~ '_' ~ part ~ '_yy' -%}
+        {%- if loop.first and exact_cast -%}
+            {%- do shares.append('(' ~ w ~ ' * ' ~ yy ~ '::' ~ exact_cast ~ ' - ' ~ y ~ '::' ~ exact_cast ~ ' * ' ~ y ~ '::' ~ exact_cast ~ ')::float8') -%}
+        {%- elif loop.first -%}
+            {%- do shares.append('(' ~ w ~ ' * ' ~ yy ~ ' - ' ~ y ~ ' * ' ~ y ~ ')') -%}
+        {%- else -%}
+            {%- do shares.append('(' ~ w ~ ' * ' ~ yy ~ ' - ' ~ y ~ ' * (2 * (' ~ before | join(' + ') ~ ') + ' ~ y ~ '))') -%}
+        {%- endif -%}
+        {%- do before.append(y) -%}
+    {%- endfor %}
+    ({{ projections | map(attribute='t0') | join(' + ') }})::float8 as w{{ w }}_t0,
+    ({{ projections | map(attribute='p1y') | join(' + ') }})::float8 as w{{ w }}_p1y,
+    ({{ projections | map(attribute='p2y') | join(' + ') }})::float8 as w{{ w }}_p2y,
+    ({{ shares | join(' + ') }}) / {{ w }} as w{{ w }}_sst
 {%- endmacro %}
 
 {% macro quadratic_fit_terms(prefix, window, y_now, scale='1') -%}

@@ -20,10 +20,11 @@
     sum({{ expr }}) over (partition by {{ partition_by }} order by {{ order_by }} rows unbounded preceding)
 {%- endmacro %}
 
-{% macro window_from_running(running_column, rows, partition_by, order_by='ts_utc') -%}
-    {#- sum over the last `rows` rows, from a running-sum column: S(t) - S(t - rows) -#}
-    ({{ running_column }} - coalesce(lag({{ running_column }}, {{ rows }}) over (
-        partition by {{ partition_by }} order by {{ order_by }}), 0))
+{% macro window_from_running(running_column, rows, partition_by, order_by='ts_utc', offset=0) -%}
+    {#- sum over the `rows` rows ending `offset` rows before the current one, from a running-sum
+        column: S(t - offset) - S(t - offset - rows) -#}
+    {%- set over = 'over (partition by ' ~ partition_by ~ ' order by ' ~ order_by ~ ')' -%}
+    ({{ 'lag(' ~ running_column ~ ', ' ~ offset ~ ') ' ~ over if offset else running_column }} - coalesce(lag({{ running_column }}, {{ rows + offset }}) {{ over }}, 0))
 {%- endmacro %}
 
 {% macro exact_numeric_type() -%}
@@ -39,3 +40,14 @@
         make the variance a hair negative on flat windows, so it is floored at 0 -#}
     sqrt(greatest(({{ sum_xx }} - {{ sum_x }} * {{ sum_x }} / {{ n }}) / {{ n - 1 }}, 0))
 {%- endmacro %}
+
+{% macro computed_once() -%}
+    {#- Written between `name as` and the CTE's body: evaluate the CTE once. PostgreSQL otherwise
+        inlines a CTE into its reader, and every reference to one of its columns repeats that
+        column's whole expression (the REG terms read each moment five to fifteen times). -#}
+    {{ return(adapter.dispatch('computed_once', 'bqx')()) }}
+{%- endmacro %}
+
+{% macro default__computed_once() -%}materialized{%- endmacro %}
+
+{% macro spark__computed_once() -%}{%- endmacro %}

@@ -1,10 +1,12 @@
 {#- materialized='partitioned_table': a parent partitioned by LIST(pair), each pair partition
     by RANGE(ts_utc) per month, named <table>_<pair>_<yyyy>_<mm>.
 
-    Full build: the model's rows go into an unlogged staging table, a new partition tree is
-    created in <schema>_build for every pair of seeds/pairs.csv and every month of raw bars,
-    filled, indexed on (pair, ts_utc), and swapped into <schema> in the same transaction as
-    the old tree is dropped: readers see the old table or the new one, never a half.
+    Full build: a new partition tree is created in <schema>_build for every pair of
+    seeds/pairs.csv and every month of raw bars, with the columns of the model's query (an
+    empty `create table as … with no data` gives them), filled by one insert of the query,
+    indexed on (pair, ts_utc), and swapped into <schema> in the same transaction as the old
+    tree is dropped: readers see the old table or the new one, never a half. The rows are
+    written once, straight into their partitions.
     Partial build (vars month_from/month_to and/or pairs): only the partitions in scope are
     emptied and refilled, again inside one transaction. -#}
 
@@ -22,7 +24,9 @@
     {% call statement('stage_rows') -%}
         create schema if not exists {{ build_schema }};
         drop table if exists {{ staged }};
-        create unlogged table {{ staged }} as {{ sql }};
+        create unlogged table {{ staged }} as (
+{{ sql }}
+        ) with no data;
     {%- endcall %}
 
     {%- if partial -%}
@@ -36,7 +40,9 @@
             truncate table {{ partition_relation(target, pair, month) }};
                 {%- endfor -%}
             {%- endfor %}
-            insert into {{ target }} select * from {{ staged }};
+            insert into {{ target }} select * from (
+{{ sql }}
+            ) as model_rows;
         {%- endcall %}
     {%- else -%}
         {%- set months = months_to_build() -%}
@@ -50,7 +56,9 @@
             {{ bqx_ensure_partitions(fresh, pair, months) }}
         {%- endfor -%}
         {% call statement('main') -%}
-            insert into {{ fresh }} select * from {{ staged }};
+            insert into {{ fresh }} select * from (
+{{ sql }}
+            ) as model_rows;
             alter table {{ fresh }} add primary key (pair, ts_utc);
         {%- endcall %}
         {%- if existing is not none -%}

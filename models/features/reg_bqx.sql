@@ -1,11 +1,16 @@
 {{ config(materialized='partitioned_table') }}
 -- depends_on: {{ ref('pairs') }} (the partition tree has one branch per pair of the seed)
 
--- Rolling quadratic regression of bqx (= bqx_60) over the last W minutes. bqx is not an
--- integer, so the moving sums run on numeric (exact, and O(n): PostgreSQL's numeric sum has
--- an inverse transition). Rows appear once bqx_60 has been defined for 630 minutes.
+-- Rolling quadratic regression of bqx (= bqx_60) over the last W minutes. bqx is real, so it
+-- is split into bqx_hi, on a 2^-12 grid, and the remainder bqx_lo (|bqx_lo| ≤ 2^-13): the
+-- block-rebased running sums of the first part are exact in float8 (every sum stays on the
+-- grid and below 2^53 of its steps while |bqx| < 30 %), and the second part is too small for
+-- its rounding to matter
+-- (macros/quadratic_regression.sql). Rows appear once bqx_60 has been defined for 630 minutes.
 {%- set partition = 'pair, segment_start_utc' %}
-{%- set num = exact_numeric_type() %}
+{%- set blocks = block_partition(partition) %}
+{%- set longest = reg_windows() | max %}
+{%- set grid = 4096 %}
 
 with series as (
     select
@@ -14,27 +19,55 @@ with series as (
         segment_start_utc,
         segment_row,
         bqx_60 as bqx,
-        bqx_60::{{ num }} as bqx_exact
+        round(bqx_60 * {{ grid }}) / {{ grid }} as bqx_hi,
+        bqx_60 - round(bqx_60 * {{ grid }}) / {{ grid }} as bqx_lo
     from {{ ref('int_m1_series') }}
     where {{ ts_in_scope('ts_utc', halo_before=true) }} and {{ pair_in_scope('pair') }}
 ),
 
-moments as (
+blocked as (
+    select
+        series.*,
+        {{ block_columns('series.segment_row', longest) }}
+    from series
+    {{ block_copies() }}
+),
+
+running as (
+    select
+        *,
+        {{ quadratic_running_sums('hi', 'bqx_hi', 'bqx_hi * bqx_hi', blocks) }},
+        {{ quadratic_running_sums('lo', 'bqx_lo', 'bqx_lo * (2 * bqx_hi + bqx_lo)', blocks) }}
+    from blocked
+),
+
+window_sums as (
     select
         pair,
         ts_utc,
         segment_row,
+        block_row,
         bqx,
         {%- for w in reg_windows() %}
-        {{ quadratic_fit_moments(
-            'w' ~ w, w,
-            moving_sum('bqx_exact', w, partition),
-            moving_sum('segment_row * bqx_exact', w, partition),
-            moving_sum('segment_row::bigint * segment_row * bqx_exact', w, partition),
-            moving_sum('bqx_exact * bqx_exact', w, partition),
-            'segment_row') }}{{ "," if not loop.last }}
+        {{ quadratic_window_sums('hi', w, blocks) }},
+        {{ quadratic_window_sums('lo', w, blocks) }}{{ "," if not loop.last }}
         {%- endfor %}
-    from series
+    from running
+),
+
+moments as {{ computed_once() }} (
+    select
+        pair,
+        ts_utc,
+        bqx,
+        {%- for w in reg_windows() %}
+        {{ quadratic_moments(w, ['hi', 'lo']) }}{{ "," if not loop.last }}
+        {%- endfor %}
+    from window_sums
+    where
+        {{ in_own_block(longest) }}
+        and segment_row >= {{ 60 + longest - 1 }}
+        and {{ ts_in_scope('ts_utc') }}
 ),
 
 final as (
@@ -45,7 +78,6 @@ final as (
         {{ quadratic_fit_terms('w' ~ w, w, 'bqx') }}{{ "," if not loop.last }}
         {%- endfor %}
     from moments
-    where segment_row >= {{ 60 + (reg_windows() | max) - 1 }} and {{ ts_in_scope('ts_utc') }}
 )
 
 select * from final

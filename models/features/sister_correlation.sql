@@ -1,90 +1,86 @@
 {{ config(materialized='partitioned_table') }}
 -- depends_on: {{ ref('pairs') }} (the partition tree has one branch per pair of the seed)
+-- depends_on: {{ ref('sister_pairs') }} (read at compile time)
 
 -- Rolling correlation of the pair's bqx with each of its 12 sister pairs (the pairs sharing a
 -- currency), over the last W minutes where both have bqx. Sisters are numbered 1-12 by
--- seeds/sister_pairs.csv, so sister_01 is a different pair for each pair. Correlations come
--- from float8 running sums minus their lag: O(n) for any W. A flat window gives 0.
-{%- set partition = 'a.pair, a.sister_rank, a.segment_start_utc' %}
+-- seeds/sister_pairs.csv, so sister_01 is a different pair for each pair.
+--
+-- Correlation is symmetric, so each unordered couple of sisters is computed once (168 for the
+-- full universe, not 336 ordered pairs) and read by both of its pairs. A couple joins two
+-- pair partitions on the minute; its windows run over the minutes where both have bqx and
+-- restart when either pair's series restarts after a gap (both segments partition the window).
+-- Correlations come from float8 running sums minus their lag: O(n) for any W. A flat window
+-- gives 0, and so does a sister with no bars at all in the data set (a user may load only a
+-- few pairs); a sister that has bars must have a full window for the row to appear.
+{%- set sisters = sister_map() %}
+{%- set present = pairs_with_data(ref('int_m1_series')) if execute else sisters.keys() | list %}
+{%- set scope = pairs_in_scope() | select('in', present) | list if execute else sisters.keys() | list %}
+{%- set couples = [] %}
+{%- for pair in scope %}
+    {%- for _, sister in sisters.get(pair, []) if sister in present %}
+        {%- set couple = [pair, sister] | sort %}
+        {%- if couple not in couples %}{% do couples.append(couple) %}{% endif %}
+    {%- endfor %}
+{%- endfor %}
+{%- set partition = 'segment_x, segment_y' %}
 
-with series as (
-    select
-        pair,
-        ts_utc,
-        segment_start_utc,
-        segment_row,
-        bqx_60 as bqx
-    from {{ ref('int_m1_series') }}
-    where {{ ts_in_scope('ts_utc', halo_before=true) }} and bqx_60 is not null
+with
+{%- for x, y in couples %}
+{{ couple_cte(x, y) }} as {{ computed_once() }} (
+    {{ sister_correlation_of_couple(x, y, partition) }}
 ),
+{%- endfor %}
 
-sisters as (
-    select
-        pair,
-        sister,
-        sister_rank
-    from {{ ref('sister_pairs') }}
-    where {{ pair_in_scope('pair') }}
-),
+{%- for pair in scope %}
 
-joined as (
+{%- set absent = [] %}
+{%- for rank, sister in sisters.get(pair, []) if sister not in present %}{% do absent.append(rank) %}{% endfor %}
+{{ 'correlations_' ~ pair | lower }} as (
     select
-        s.pair,
-        s.sister_rank,
-        p.ts_utc,
-        p.segment_start_utc,
-        p.bqx as x,
-        q.bqx as y
-    from sisters as s
-    inner join series as p on s.pair = p.pair
-    inner join series as q on s.sister = q.pair and p.ts_utc = q.ts_utc
-),
-
-running as (
-    select
-        a.*,
-        row_number() over (partition by {{ partition }} order by a.ts_utc) as joint_rows,
-        {{ running_sum('a.x', partition, 'a.ts_utc') }} as sum_x,
-        {{ running_sum('a.y', partition, 'a.ts_utc') }} as sum_y,
-        {{ running_sum('a.x * a.x', partition, 'a.ts_utc') }} as sum_xx,
-        {{ running_sum('a.y * a.y', partition, 'a.ts_utc') }} as sum_yy,
-        {{ running_sum('a.x * a.y', partition, 'a.ts_utc') }} as sum_xy
-    from joined as a
-),
-
-correlations as (
-    select
-        a.pair,
-        a.sister_rank,
-        a.ts_utc,
+        '{{ pair }}'::text as pair,
+        by_sister.ts_utc,
+        {%- for rank in range(1, 13) %}
+        {%- set outer_loop = loop %}
         {%- for w in sister_corr_windows() %}
-        case when a.joint_rows >= {{ w }} then
-            {{ pearson_from_sums(
-                window_from_running('a.sum_x', w, partition, 'a.ts_utc'),
-                window_from_running('a.sum_y', w, partition, 'a.ts_utc'),
-                window_from_running('a.sum_xx', w, partition, 'a.ts_utc'),
-                window_from_running('a.sum_yy', w, partition, 'a.ts_utc'),
-                window_from_running('a.sum_xy', w, partition, 'a.ts_utc'),
-                w) }}
-        end as corr_{{ w }}{{ "," if not loop.last }}
+        {%- set value = 'max(case when by_sister.sister_rank = ' ~ rank ~ ' then by_sister.corr_' ~ w ~ ' end)' %}
+        {{ 'coalesce(' ~ value ~ ', 0)' if rank in absent else value }}
+            as sister_{{ '%02d' % rank }}_corr_{{ w }}{{ "," if not (loop.last and outer_loop.last) }}
         {%- endfor %}
-    from running as a
+        {%- endfor %}
+    from (
+        {%- for rank, sister in sisters.get(pair, []) if rank not in absent %}
+        select
+            {{ rank }} as sister_rank,
+            ts_utc,
+            {%- for w in sister_corr_windows() %}
+            corr_{{ w }}{{ "," if not loop.last }}
+            {%- endfor %}
+        from {{ couple_cte(*([pair, sister] | sort)) }}
+        {{ "union all" if not loop.last }}
+        {%- else %}
+        {#- no sister has bars: the pair's own minutes, every correlation 0 #}
+        select
+            null::integer as sister_rank,
+            ts_utc,
+            {%- for w in sister_corr_windows() %}
+            null::float8 as corr_{{ w }}{{ "," if not loop.last }}
+            {%- endfor %}
+        from {{ ref('int_m1_series') }}
+        where pair = '{{ pair }}' and bqx_60 is not null
+        {%- endfor %}
+    ) as by_sister
+    where {{ ts_in_scope('by_sister.ts_utc') }}
+    group by by_sister.ts_utc
+    having count(by_sister.corr_{{ sister_corr_windows() | max }}) = {{ 12 - absent | length }}
 ),
+{%- endfor %}
 
 final as (
-    select
-        pair,
-        ts_utc,
-        {%- for rank in range(1, 13) %}
-        {%- for w in sister_corr_windows() %}
-        max(case when sister_rank = {{ rank }} then corr_{{ w }} end)
-            as sister_{{ '%02d' % rank }}_corr_{{ w }}{{ "," if not (loop.last and rank == 12) }}
-        {%- endfor %}
-        {%- endfor %}
-    from correlations
-    where {{ ts_in_scope('ts_utc') }}
-    group by pair, ts_utc
-    having count(corr_{{ sister_corr_windows() | max }}) = 12
+    {%- for pair in scope %}
+    select * from {{ 'correlations_' ~ pair | lower }}
+    {{ "union all" if not loop.last }}
+    {%- endfor %}
 )
 
 select * from final

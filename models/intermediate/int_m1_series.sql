@@ -3,7 +3,8 @@
 
 -- Series every feature family starts from. Prices become exact integers (close × 10^decimals,
 -- decimals from seeds/pairs.csv), so bqx and the rate-index regression are computed from
--- exact bigint moving sums: no float cancellation, and the same result whatever the halo.
+-- exact sums: a running sum of integer prices is exact in float8 (it stays far below 2^53),
+-- so its differences are too; no cancellation, and the same result whatever the halo.
 with grid as (
     select g.*
     from {{ ref('int_m1_grid_filled') }} as g
@@ -37,6 +38,13 @@ priced as (
     inner join first_close as f on g.pair = f.pair
 ),
 
+running as (
+    select
+        *,
+        {{ running_sum('price_units::float8', 'pair, segment_start_utc') }} as running_price
+    from priced
+),
+
 final as (
     select
         pair,
@@ -59,12 +67,11 @@ final as (
         100 * ln(high / low) as log_range_pct,
         {%- for w in bqx_windows() %}
         case when segment_row >= {{ w }} then
-            100
-            * ({{ w }} * price_units - {{ moving_sum('price_units', w, 'pair, segment_start_utc', offset=1) }})::float8
-            / {{ moving_sum('price_units', w, 'pair, segment_start_utc', offset=1) }}::float8
+            {%- set trailing = window_from_running('running_price', w, 'pair, segment_start_utc', offset=1) %}
+            100 * ({{ w }} * price_units - {{ trailing }}) / {{ trailing }}
         end as bqx_{{ w }}{{ "," if not loop.last }}
         {%- endfor %}
-    from priced
+    from running
 )
 
 select * from final
