@@ -6,10 +6,13 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from bqx import db
 from bqx.cli import app
 from bqx.dbt_runner import BuildScope, run_dbt
+from bqx.ingest import ingest_files
+from bqx.synth import SynthConfig, write_market
 
-from .conftest import CUTOFF, FEATURE_TABLES, TRAIN_END
+from .conftest import CUTOFF, FEATURE_TABLES, REPO, SYNTH_START, TRAIN_END
 
 
 def snapshot(conn, schema: str) -> None:
@@ -103,3 +106,28 @@ def test_features_list_reports_the_matrix_width_from_the_database(built, monkeyp
     result = CliRunner().invoke(app, ["features", "list"])
     assert result.exit_code == 0, result.output
     assert f"{width} feature columns" in result.stdout
+
+
+def test_a_market_of_three_pairs_still_fills_the_feature_matrix(make_settings, tmp_path):
+    """Sisters without any bars count as flat (correlation 0) instead of emptying every row."""
+    pairs = ("EURUSD", "GBPUSD", "EURGBP")
+    write_market(SynthConfig(start=SYNTH_START, days=4, pairs=pairs, seed=5), tmp_path)
+    settings = make_settings("three_pairs")
+    conn = db.connect(settings)
+    ingest_files(conn, [tmp_path])
+    args = ["run", "--select", "+sister_correlation", "--exclude", "resource_type:seed"]
+    assert run_dbt(settings, ["seed"]) == 0
+    assert run_dbt(settings, args) == 0
+    correlations = pd.read_sql(
+        "select * from bqx.sister_correlation where pair = 'EURUSD' order by ts_utc", conn
+    )
+    conn.close()
+    assert len(correlations) > 1000
+    sisters = pd.read_csv(REPO / "seeds" / "sister_pairs.csv").query("pair == 'EURUSD'")
+    for row in sisters.itertuples():
+        column = f"sister_{row.sister_rank:02d}_corr_60"
+        if row.sister in pairs:  # a real correlation: varies, inside [-1, 1]
+            assert correlations[column].std() > 0.05, column
+            assert correlations[column].abs().max() <= 1
+        else:
+            assert (correlations[column] == 0).all(), column
