@@ -94,8 +94,8 @@ def replay(
     span_end = datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=1)
     config = _config(pairs, arf_models, checkpoint_every, all_features)
     settings = Settings.from_env()
-    conn = db.connect(settings)
     store = open_store(backend, settings, config)
+    conn = db.connect(settings)
     try:
         store.ensure()
         if fresh:
@@ -186,8 +186,8 @@ def serve(
 
     config = _config(pairs, arf_models, 1, False)
     settings = Settings.from_env()
-    conn = db.connect(settings)
     store = open_store(backend, settings, config)
+    conn = db.connect(settings)
     try:
         store.ensure()
         source = PostgresFeatures(conn, config.features, config.use_static)

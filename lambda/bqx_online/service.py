@@ -41,6 +41,9 @@ class StepReport:
     drift_events: list[DriftEvent] = field(default_factory=list)
     checkpoints: int = 0
     seconds: float = 0.0
+    predict_seconds: float = 0.0  # reading features, predicting, storing predictions
+    learn_seconds: float = 0.0  # reading outcomes, learning, drift, weights and events
+    checkpoint_seconds: float = 0.0
 
 
 class OnlineService:
@@ -92,6 +95,7 @@ class OnlineService:
             written = self.store.put_predictions(predictions)
             report.predicted = sum(written)
             report.already_stored = len(written) - report.predicted
+        report.predict_seconds = time.perf_counter() - started
         # 3-4: learn the outcomes now known, feed the drift monitors
         weights: list[WeightRow] = []
         for pair in pairs:
@@ -112,12 +116,15 @@ class OnlineService:
                         event.detector,
                         event.evidence,
                     )
+        learned_at = time.perf_counter()
+        report.learn_seconds = learned_at - started - report.predict_seconds
         # 5: checkpoint, then record what the checkpoint has learned
         for pair in pairs:
             if self._checkpoint_due(pair, now, force_checkpoint):
                 self.checkpoint(pair, now)
                 report.checkpoints += 1
         report.seconds = time.perf_counter() - started
+        report.checkpoint_seconds = time.perf_counter() - learned_at
         self.store.put_step_metrics(now, report.seconds, len(rows))
         return report
 

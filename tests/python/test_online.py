@@ -53,20 +53,22 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def moto_endpoint():
-    """moto in server mode: a real HTTP endpoint on 127.0.0.1, with dummy credentials set in
-    this test session's environment only."""
+    """moto in server mode: a real HTTP endpoint on 127.0.0.1 that boto3 reaches like any AWS
+    endpoint, with dummy credentials set in this test session's environment only."""
     from moto.server import ThreadedMotoServer
 
     port = _free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("AWS_ACCESS_KEY_ID", "testing")
-        env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        env.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        env.delenv("AWS_PROFILE", raising=False)
-        yield f"http://127.0.0.1:{port}"
-    server.stop()
+    try:
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("AWS_ACCESS_KEY_ID", "testing")
+            env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+            env.setenv("AWS_DEFAULT_REGION", "us-east-1")
+            env.delenv("AWS_PROFILE", raising=False)
+            yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
 
 
 @pytest.fixture(params=["postgres", "aws"])
@@ -225,6 +227,18 @@ def test_old_checkpoint_versions_are_pruned(make_store):
     info, _ = store.load_checkpoint("EURUSD")
     assert info.version == 11
     assert info.learned_through == minute(spec, 70 - HORIZON)
+    if isinstance(store, PostgresStore):
+        with store.conn, store.conn.cursor() as cur:
+            cur.execute("select version from bqx.online_checkpoints where pair = 'EURUSD'")
+            kept = sorted(row[0] for row in cur.fetchall())
+        files = sorted(p.name for p in (store.checkpoint_dir / "EURUSD").iterdir())
+    else:
+        listing = store.s3.list_objects_v2(Bucket=store.config.bucket, Prefix="online/EURUSD/")
+        files = sorted(item["Key"].rsplit("/", 1)[1] for item in listing["Contents"])
+        files.remove("pointer.json")
+        kept = [int(name[1:9]) for name in files]
+    assert kept == [9, 10, 11]
+    assert files == ["v00000009.pkl", "v00000010.pkl", "v00000011.pkl"]
 
 
 # ---------------------------------------------------------------------------- drift
@@ -394,3 +408,47 @@ def test_handler_steps_minutes_from_postgres_features(make_settings, tmp_path, m
         cur.execute("select count(distinct (pair, ts_utc)) from bqx.ensemble_weights")
         assert cur.fetchone()[0] == 11 * len(PAIRS)
     conn.close()
+
+
+def test_serve_steps_each_new_minute_once(make_settings, tmp_path):
+    """`bqx online serve`'s loop: a minute is stepped when it is newer than the last one."""
+    from bqx_online.replay import serve
+
+    spec = StreamSpec(start=START, minutes=70, n_features=6, seed=9)
+    source = generate(spec, PAIRS)
+    store = PostgresStore(db.connect(make_settings("online_serve")), tmp_path / "serve")
+    store.ensure()
+    service = OnlineService(online_config(), store, source)
+    newest = iter([minute(spec, 0), minute(spec, 0), None, minute(spec, 1), minute(spec, 2)])
+    naps: list[float] = []
+    steps = serve(service, lambda: next(newest), max_steps=3, sleep=naps.append)
+    assert steps == 3 and len(naps) == 2
+    stored = store.predictions("EURUSD", HORIZON, minute(spec, -1), minute(spec, 5))
+    assert [p.ts_utc for p in stored] == [minute(spec, i) for i in range(3)]
+    store.close()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--pairs", "EURUSD", "--from", "2024-01-17", "--to", "2024-01-16"], "is before"),
+        (["--pairs", "EURXXX", "--from", "2024-01-16", "--to", "2024-01-17"], "unknown pair"),
+        (["--pairs", "EURUSD", "--from", "2024-13-01", "--to", "2024-01-17"], "bad date"),
+        (
+            ["--pairs", "EURUSD", "--from", "2024-01-16", "--to", "2024-01-17", "--backend", "s3"],
+            "unknown backend",
+        ),
+    ],
+)
+def test_replay_user_errors_are_one_line(args, message, make_settings, monkeypatch):
+    from typer.testing import CliRunner
+
+    from bqx.cli import app
+
+    settings = make_settings("online_cli")
+    monkeypatch.setenv("BQX_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("BQX_HOME", str(settings.home))
+    result = CliRunner().invoke(app, ["online", "replay", *args])
+    assert result.exit_code == 1
+    assert message in result.output
+    assert "Traceback" not in result.output
