@@ -102,7 +102,9 @@ def fmt(cell: dict | None, digits: int = 3) -> str:
     if not cell or cell.get("value") is None:
         return "–"
 
-    def number(value: float) -> str:  # a diverging model's R² in scientific notation
+    def number(value: float) -> str:  # counts with separators; a diverging R² as 1.2e+21
+        if digits == 0:
+            return f"{value:,.0f}"
         return f"{value:.2e}" if abs(value) >= 1e4 else f"{value:.{digits}f}"
 
     text = number(cell["value"])
