@@ -47,10 +47,10 @@ create table if not exists bqx.lead_lag_relationships (
 """
 
 
-def build_inputs(settings, pairs: list[str]) -> dict:
-    """Ingest the month and build both feature views; returns bars and build seconds."""
+def build_inputs(settings, pairs: list[str], period: str = MONTH) -> dict:
+    """Ingest the period and build both feature views; returns bars and build seconds."""
     with tempfile.TemporaryDirectory() as tmp:
-        bars = write_month_slices(pairs, MONTH, Path(tmp))
+        bars = write_month_slices(pairs, period, Path(tmp))
         conn = db.connect(settings)
         ingest_files(conn, [Path(tmp)])
         with conn, conn.cursor() as cur:
