@@ -58,6 +58,7 @@ class EnsembleConfig:
     error_window: int = 100
     min_errors: int = 10  # equal weights until every member has this many errors
     temperature: float | None = None
+    clip_margin: float = 0.1  # member predictions stay within the learned targets' range ± 10%
     seed: int = 7
 
 

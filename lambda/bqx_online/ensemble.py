@@ -86,6 +86,19 @@ class AdaptiveEnsemble:
             name: deque(maxlen=self.config.error_window) for name in names
         }
         self.n_learned_ = 0
+        self.y_min_: float | None = None
+        self.y_max_: float | None = None
+
+    def target_range(self) -> tuple[float, float]:
+        """Where member predictions are clipped: the range of the targets learned so far,
+        widened by `clip_margin` of its width (0 before any target). A young learner's
+        standardised inputs can be extreme, and the linear model or a tree's leaf model then
+        extrapolates by orders of magnitude (seen on real EURJPY: 1e11 within a day); the
+        weights, which see errors only an hour later, cannot catch that in time."""
+        if self.y_min_ is None or self.y_max_ is None:
+            return 0.0, 0.0
+        margin = self.config.clip_margin * (self.y_max_ - self.y_min_)
+        return self.y_min_ - margin, self.y_max_ + margin
 
     def recent_mae(self, name: str) -> float | None:
         errors = self.errors_.get(name)
@@ -102,8 +115,10 @@ class AdaptiveEnsemble:
         self, x: dict, static: float | None = None
     ) -> tuple[float, dict[str, float], dict[str, float]]:
         """(ensemble prediction, {member: prediction}, {member: weight})."""
+        low, high = self.target_range()
         predictions = {
-            name: float(model.predict_one(x) or 0.0) for name, model in self.members_.items()
+            name: min(max(float(model.predict_one(x) or 0.0), low), high)
+            for name, model in self.members_.items()
         }
         if static is not None and math.isfinite(static):
             predictions[STATIC_MEMBER] = float(static)
@@ -119,6 +134,8 @@ class AdaptiveEnsemble:
             for name, predicted in member_predictions.items():
                 if name in self.errors_:
                     self.errors_[name].append(abs(y - predicted))
+        self.y_min_ = y if self.y_min_ is None else min(self.y_min_, y)
+        self.y_max_ = y if self.y_max_ is None else max(self.y_max_, y)
         for model in self.members_.values():
             model.learn_one(x, y)
         self.n_learned_ += 1

@@ -17,7 +17,7 @@ from bqx_online.config import OnlineConfig
 from bqx_online.drift import DriftMonitor
 from bqx_online.ensemble import AdaptiveEnsemble
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the ensemble keeps the target range it clips to
 
 
 @dataclass
