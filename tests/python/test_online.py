@@ -428,6 +428,11 @@ def test_serve_steps_each_new_minute_once(make_settings, tmp_path):
     store.close()
 
 
+@pytest.fixture(scope="module")
+def cli_settings(make_settings):
+    return make_settings("online_cli")
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -440,12 +445,12 @@ def test_serve_steps_each_new_minute_once(make_settings, tmp_path):
         ),
     ],
 )
-def test_replay_user_errors_are_one_line(args, message, make_settings, monkeypatch):
+def test_replay_user_errors_are_one_line(args, message, cli_settings, monkeypatch):
     from typer.testing import CliRunner
 
     from bqx.cli import app
 
-    settings = make_settings("online_cli")
+    settings = cli_settings
     monkeypatch.setenv("BQX_DATABASE_URL", settings.database_url)
     monkeypatch.setenv("BQX_HOME", str(settings.home))
     result = CliRunner().invoke(app, ["online", "replay", *args])
