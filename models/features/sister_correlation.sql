@@ -80,6 +80,18 @@ final as (
     {%- for pair in scope %}
     select * from {{ 'correlations_' ~ pair | lower }}
     {{ "union all" if not loop.last }}
+    {%- else %}
+    {#- no bars at all yet: the table's shape, empty #}
+    select
+        null::text as pair,
+        null::timestamptz as ts_utc,
+        {%- for rank in range(1, 13) %}
+        {%- set outer_loop = loop %}
+        {%- for w in sister_corr_windows() %}
+        null::float8 as sister_{{ '%02d' % rank }}_corr_{{ w }}{{ "," if not (loop.last and outer_loop.last) }}
+        {%- endfor %}
+        {%- endfor %}
+    where false
     {%- endfor %}
 )
 
