@@ -1,4 +1,4 @@
-{{ config(materialized='partitioned_table') }}
+{{ config(materialized='partitioned_table', pre_hook=bounded_work_memory()) }}
 -- depends_on: {{ ref('pairs') }} (the partition tree has one branch per pair of the seed)
 -- depends_on: {{ ref('sister_pairs') }} (read at compile time)
 
