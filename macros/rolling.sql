@@ -1,7 +1,7 @@
 {#- O(n) rolling aggregates. Cost must not grow with the window (DESIGN.md):
     - moving_sum over an exact type (bigint, numeric) uses PostgreSQL's inverse transition,
       so the frame slides instead of being rescanned;
-    - float8 series use a running sum minus its lag (running_window_sum), because float8
+    - float8 series use a running sum minus its lag (window_from_running), because float8
       sum has no inverse transition and a moving frame would be O(n·w). -#}
 
 {% macro moving_sum(expr, rows, partition_by, order_by='ts_utc', offset=0) -%}
@@ -26,14 +26,6 @@
     {%- set over = 'over (partition by ' ~ partition_by ~ ' order by ' ~ order_by ~ ')' -%}
     ({{ 'lag(' ~ running_column ~ ', ' ~ offset ~ ') ' ~ over if offset else running_column }} - coalesce(lag({{ running_column }}, {{ rows + offset }}) {{ over }}, 0))
 {%- endmacro %}
-
-{% macro exact_numeric_type() -%}
-    {{ return(adapter.dispatch('exact_numeric_type', 'bqx')()) }}
-{%- endmacro %}
-
-{% macro default__exact_numeric_type() -%}numeric{%- endmacro %}
-
-{% macro spark__exact_numeric_type() -%}decimal(38, 18){%- endmacro %}
 
 {% macro sample_std_from_sums(sum_x, sum_xx, n) -%}
     {#- sample standard deviation of n values from their sum and sum of squares; rounding can
