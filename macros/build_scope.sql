@@ -12,14 +12,27 @@
     {{ return(8) }}
 {%- endmacro %}
 
+{% macro month_placeholder() -%}
+    {#- Stands for the first day of the month a piece builds, in models with
+        config(build_by_month=true): the materialization compiles the model once and runs one
+        insert per month, replacing this text, so one statement's memory and spill files hold
+        a month, not the whole history. -#}
+    {{ return('__bqx_month__') }}
+{%- endmacro %}
+
+{% macro builds_by_month() -%}
+    {#- read when SQL runs; parsing (and sqlfluff's templater) has no model config -#}
+    {{ return(execute and config.get('build_by_month', false)) }}
+{%- endmacro %}
+
 {% macro scope_start() -%}
-    {%- set first = var('month_from', none) -%}
+    {%- set first = month_placeholder() if builds_by_month() else var('month_from', none) -%}
     {{ return(none if first is none else "timestamptz '" ~ first ~ " 00:00:00+00'") }}
 {%- endmacro %}
 
 {% macro scope_end() -%}
     {#- exclusive: the first instant after month_to -#}
-    {%- set last = var('month_to', none) -%}
+    {%- set last = month_placeholder() if builds_by_month() else var('month_to', none) -%}
     {{ return(none if last is none else "(timestamptz '" ~ last ~ " 00:00:00+00' + interval '1 month')") }}
 {%- endmacro %}
 

@@ -8,7 +8,9 @@
     tree is dropped: readers see the old table or the new one, never a half. The rows are
     written once, straight into their partitions.
     Partial build (vars month_from/month_to and/or pairs): only the partitions in scope are
-    emptied and refilled, again inside one transaction. -#}
+    emptied and refilled, again inside one transaction.
+    config(build_by_month=true): the query is run once per month (month_placeholder() replaced
+    by the month), so a statement's memory and spill stay those of one month. -#}
 
 {% materialization partitioned_table, adapter='postgres' %}
     {%- set target = this.incorporate(type='table') -%}
@@ -18,6 +20,8 @@
     {%- set staged = api.Relation.create(database=this.database, schema=build_schema,
                                           identifier=this.identifier ~ '__staged', type='table') -%}
 
+    {%- set months = months_to_build() -%}
+
     {{ run_hooks(pre_hooks, inside_transaction=False) }}
     {{ run_hooks(pre_hooks, inside_transaction=True) }}
 
@@ -25,12 +29,11 @@
         create schema if not exists {{ build_schema }};
         drop table if exists {{ staged }};
         create unlogged table {{ staged }} as (
-{{ sql }}
+{{ sql_of_piece(sql, (months or ['1970-01-01'])[0]) }}
         ) with no data;
     {%- endcall %}
 
     {%- if partial -%}
-        {%- set months = months_to_build() -%}
         {%- for pair in pairs_in_scope() -%}
             {{ bqx_ensure_partitions(target, pair, months) }}
         {%- endfor -%}
@@ -40,12 +43,9 @@
             truncate table {{ partition_relation(target, pair, month) }};
                 {%- endfor -%}
             {%- endfor %}
-            insert into {{ target }} select * from (
-{{ sql }}
-            ) as model_rows;
         {%- endcall %}
+        {{ insert_model_rows(target, sql, months) }}
     {%- else -%}
-        {%- set months = months_to_build() -%}
         {%- set fresh = api.Relation.create(database=this.database, schema=build_schema,
                                              identifier=this.identifier, type='table') -%}
         {% call statement('create_tree') -%}
@@ -55,10 +55,8 @@
         {%- for pair in pair_universe() -%}
             {{ bqx_ensure_partitions(fresh, pair, months) }}
         {%- endfor -%}
+        {{ insert_model_rows(fresh, sql, months) }}
         {% call statement('main') -%}
-            insert into {{ fresh }} select * from (
-{{ sql }}
-            ) as model_rows;
             alter table {{ fresh }} add primary key (pair, ts_utc);
         {%- endcall %}
         {%- if existing is not none -%}
@@ -78,6 +76,25 @@
     {{ run_hooks(post_hooks, inside_transaction=False) }}
     {{ return({'relations': [target]}) }}
 {% endmaterialization %}
+
+
+{% macro sql_of_piece(sql, month) -%}
+    {#- the model's query for one month (models built by month), else the query as it is -#}
+    {{ return(sql.replace(month_placeholder(), month) if config.get('build_by_month', false) else sql) }}
+{%- endmacro %}
+
+
+{% macro insert_model_rows(relation, sql, months) -%}
+    {#- the model's rows into `relation`: one insert, or one per month (build_by_month) -#}
+    {%- set pieces = months if config.get('build_by_month', false) else [none] -%}
+    {%- for month in pieces -%}
+        {% call statement('insert_' ~ loop.index) -%}
+            insert into {{ relation }} select * from (
+{{ sql_of_piece(sql, month) }}
+            ) as model_rows;
+        {%- endcall %}
+    {%- endfor -%}
+{%- endmacro %}
 
 
 {% macro partition_relation(parent, pair, month=none) -%}
