@@ -6,6 +6,7 @@ import functools
 import logging
 import sys
 from collections import Counter
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -71,6 +72,19 @@ def _stage_bars(progress: Progress, labels: dict[str, str] | None = None):
         progress.update(bars[stage], completed=done)
 
     return on_step
+
+
+@contextmanager
+def _database_step(labels: dict[str, str] | None = None):
+    """(settings, connection, progress callback) for a long command on the configured
+    database; the bars go away and the connection is closed when the block ends."""
+    settings = Settings.from_env()
+    conn = db.connect(settings)
+    try:
+        with _progress() as progress:
+            yield settings, conn, _stage_bars(progress, labels)
+    finally:
+        conn.close()
 
 
 @app.callback()
@@ -322,15 +336,10 @@ def granger(
         workers=workers,
         vol_window=vol_window,
     )
-    settings = Settings.from_env()
-    conn = db.connect(settings)
-    try:
-        with _progress() as progress:
-            labels = {"reading": "reading bqx_60", "testing": "testing ordered pairs"}
-            result = discover(conn, config, _stage_bars(progress, labels))
+    labels = {"reading": "reading bqx_60", "testing": "testing ordered pairs"}
+    with _database_step(labels) as (settings, conn, on_step):
+        result = discover(conn, config, on_step)
         write_results(conn, result, config.pairs)
-    finally:
-        conn.close()
     heatmap = write_heatmap(result, settings.reports_dir / "granger_heatmap.png")
     known = write_known_links(result, settings.reports_dir / "granger_known_links.md")
     console.print(_granger_table(result))
@@ -416,13 +425,8 @@ def train_autoencoder(
         sample_rows=sample_rows, validation_rows=validation_rows, epochs=epochs, seed=seed
     )
     config = AutoencoderConfig(**{k: v for k, v in chosen.items() if v is not None})
-    settings = Settings.from_env()
-    conn = db.connect(settings)
-    try:
-        with _progress() as progress:
-            result = train(conn, settings, config, _stage_bars(progress))
-    finally:
-        conn.close()
+    with _database_step() as (settings, conn, on_step):
+        result = train(conn, settings, config, on_step)
     m = result.manifest
     metrics, training = m["metrics"], m["training"]
     table = Table(title="autoencoder (validation sample, standardized units)")
@@ -462,13 +466,8 @@ def embed(
     from models_ml.embeddings import embed as run_embed
 
     config = EmbedConfig(pairs=tuple(parse_pairs(pairs)))
-    settings = Settings.from_env()
-    conn = db.connect(settings)
-    try:
-        with _progress() as progress:
-            result = run_embed(conn, settings, config, _stage_bars(progress))
-    finally:
-        conn.close()
+    with _database_step() as (settings, conn, on_step):
+        result = run_embed(conn, settings, config, on_step)
     table = Table(title="bqx.autoencoder_embeddings")
     table.add_column("")
     table.add_column("value", justify="right")
@@ -495,13 +494,8 @@ def interpret_embeddings(
     config = InterpretationConfig(
         sample_rows=sample_rows, validation_rows=validation_rows, seed=seed
     )
-    settings = Settings.from_env()
-    conn = db.connect(settings)
-    try:
-        with _progress() as progress:
-            result = interpret(conn, settings, config, _stage_bars(progress))
-    finally:
-        conn.close()
+    with _database_step() as (settings, conn, on_step):
+        result = interpret(conn, settings, config, on_step)
     table = Table(title="embedding checks")
     for name in ["check", "target", "value", "result"]:
         table.add_column(name, justify="left" if name in ("check", "target") else "right")
@@ -551,13 +545,8 @@ def train_multitask(
         epochs=epochs,
         seed=seed,
     )
-    settings = Settings.from_env()
-    conn = db.connect(settings)
-    try:
-        with _progress() as progress:
-            result = train(conn, settings, config, _stage_bars(progress))
-    finally:
-        conn.close()
+    with _database_step() as (settings, conn, on_step):
+        result = train(conn, settings, config, on_step)
     table = Table(title="multi-task vs single-task vs baselines (test period)")
     for name in ["pair", "model", "bqx MAE", "bqx R²", "direction", "vol R²", "regime acc"]:
         table.add_column(name, justify="left" if name in ("pair", "model") else "right")
@@ -604,13 +593,8 @@ def predict_multitask(
     from models_ml.multitask_predictions import predict_multitask as run_predict
 
     config = PredictConfig(pairs=tuple(parse_pairs(pairs)) if pairs else None)
-    settings = Settings.from_env()
-    conn = db.connect(settings)
-    try:
-        with _progress() as progress:
-            result = run_predict(conn, settings, config, _stage_bars(progress))
-    finally:
-        conn.close()
+    with _database_step() as (settings, conn, on_step):
+        result = run_predict(conn, settings, config, on_step)
     console.print(
         f"bqx.multitask_predictions: {result.rows:,} rows in {result.partitions} (pair, month) "
         f"partitions for {len(result.pairs)} pairs in {result.seconds:.1f} s"

@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from bqx import db
 from bqx.config import Settings
 
 HEADLINE = ("r2", "directional_accuracy", "ic", "sharpe", "hit_rate", "max_drawdown")
@@ -44,7 +43,7 @@ def evaluate(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
 ):
     """Walk-forward ablation of every stage and baselines → bqx.evaluation_results, reports/."""
-    from bqx.cli import _progress, _stage_bars, console
+    from bqx.cli import _database_step, console
     from bqx.pairs import parse_pairs
     from models_ml.evaluation import EvaluationConfig
     from models_ml.evaluation import evaluate as run_evaluation
@@ -59,14 +58,9 @@ def evaluate(
         bootstrap_resamples=bootstrap,
         seed=seed,
     )
-    settings = Settings.from_env()
-    conn = db.connect(settings)
-    try:
-        with _progress() as progress:
-            result = run_evaluation(conn, config, _stage_bars(progress))
+    with _database_step() as (settings, conn, on_step):
+        result = run_evaluation(conn, config, on_step)
         stored = write_table(conn, result)
-    finally:
-        conn.close()
     paths = write_reports(result, settings.reports_dir)
     table = Table(title=f"walk-forward, pooled over {len(result.pairs)} pairs × {folds} folds")
     table.add_column("stage / model")

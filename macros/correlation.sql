@@ -59,3 +59,20 @@
         )
     ) as running
 {%- endmacro %}
+
+
+{% macro sister_correlation_columns(rows=none, absent=[]) -%}
+    {#- sister_<NN>_corr_<W> for the 12 sister ranks and sister_corr_windows(): pivoted from
+        `rows` (one row per sister_rank with corr_<W>), 0 for the ranks in `absent` (sisters
+        with no bars); without `rows`, typed nulls (the shape of an empty table) -#}
+    {%- set columns = [] %}
+    {%- for rank in range(1, 13) %}
+        {%- for w in sister_corr_windows() %}
+            {%- set pivoted = 'max(case when ' ~ rows ~ '.sister_rank = ' ~ rank ~ ' then ' ~ rows ~ '.corr_' ~ w ~ ' end)' %}
+            {%- set value = 'null::float8' if rows is none
+                else ('coalesce(' ~ pivoted ~ ', 0)' if rank in absent else pivoted) %}
+            {%- do columns.append(value ~ ' as sister_' ~ '%02d' % rank ~ '_corr_' ~ w) %}
+        {%- endfor %}
+    {%- endfor %}
+    {{ columns | join(',\n        ') }}
+{%- endmacro %}

@@ -8,22 +8,21 @@ by RANGE(ts_utc) → monthly leaves `autoencoder_embeddings_eurusd_2024_01`; pri
 Before any work the database's input columns are compared with the manifest's list, in order:
 a model never meets another feature matrix silently. Each (pair, month) is one transaction:
 read the input, scale, encode, TRUNCATE the leaf and COPY the new rows (binary COPY, so the
-float32 values are stored bit for bit). A re-run therefore gives the same rows, never
-duplicates, and an interrupted run leaves every leaf either old or new. Leaves of the embedded
-pairs that received no rows this time (data removed since) are emptied. Each pair's table
-carries the model's sha256 in its comment, so readers can tell which model wrote it.
+float32 values are stored bit for bit: models_ml/partitioned_store.py). A re-run therefore
+gives the same rows, never duplicates, and an interrupted run leaves every leaf either old or
+new. Leaves of the embedded pairs that received no rows this time (data removed since) are
+emptied. Each pair's table carries the model's sha256 in its comment, so readers can tell
+which model wrote it.
 """
 
 from __future__ import annotations
 
-import io
 import logging
 import pickle
-import struct
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import numpy as np
 import psycopg2.extensions
@@ -36,7 +35,6 @@ from bqx.periods import load_periods
 from models_ml.autoencoder import load_keras, standardize
 from models_ml.feature_stream import (
     SCHEMA,
-    InputBlock,
     ProgressCallback,
     input_columns,
     month_starts,
@@ -49,12 +47,13 @@ from models_ml.manifest import (
     check_features,
     load_manifest,
 )
+from models_ml.partitioned_store import PartitionedTable, ValueColumn
 
 log = logging.getLogger(__name__)
 
 TABLE = "autoencoder_embeddings"
 EMBEDDING_COLUMNS = tuple(f"emb_{i:02d}" for i in range(EMBEDDING_DIM))
-_PG_EPOCH_SECONDS = int(datetime(2000, 1, 1, tzinfo=UTC).timestamp())
+EMBEDDINGS = PartitionedTable(TABLE, tuple(map(ValueColumn, EMBEDDING_COLUMNS)), "bqx embed")
 
 
 @dataclass(frozen=True)
@@ -91,11 +90,12 @@ class EmbedResult:
 
 
 def pair_table(pair: str) -> str:
-    return f"{TABLE}_{validate_pair(pair).lower()}"
+    return EMBEDDINGS.pair_table(pair)
 
 
-def leaf_table(pair: str, month: datetime) -> str:
-    return f"{pair_table(pair)}_{month:%Y_%m}"
+def ensure_partition(conn: psycopg2.extensions.connection, pair: str, month: datetime) -> str:
+    """Create the pair's table and the month's leaf if missing; return the leaf's name."""
+    return EMBEDDINGS.ensure_partition(conn, pair, month)
 
 
 def embed(
@@ -118,7 +118,7 @@ def embed(
 
     started = time.perf_counter()
     with conn:
-        ensure_parent(conn)
+        EMBEDDINGS.ensure_parent(conn)
     months = month_starts(periods.train.start_utc, periods.test.end_utc)
     todo = [(pair, month) for pair in config.pairs for month in months]
     written: list[PartitionWrite] = []
@@ -128,8 +128,11 @@ def embed(
             if len(block):
                 scaled = standardize(scaler, block.features)
                 values = extractor.predict(scaled, batch_size=config.batch_size, verbose=0)
-                write_partition(conn, block, month, np.asarray(values, dtype=np.float32))
-                written.append(PartitionWrite(pair, month, leaf_table(pair, month), len(block)))
+                values = np.asarray(values, dtype=np.float32)
+                if values.shape != (len(block), EMBEDDING_DIM):
+                    raise ValueError(f"embeddings of shape {values.shape} for {len(block)} rows")
+                leaf = EMBEDDINGS.replace_leaf(conn, pair, month, block.ts_epoch, list(values.T))
+                written.append(PartitionWrite(pair, month, leaf, len(block)))
         if progress:
             progress("embedding", done, len(todo))
     with conn:
@@ -144,113 +147,6 @@ def embed(
         seconds,
     )
     return EmbedResult(written, emptied, seconds, model_sha)
-
-
-def ensure_parent(conn: psycopg2.extensions.connection) -> None:
-    """Create the parent table if missing; refuse one with other columns."""
-    columns = sql.SQL(", ").join(
-        sql.SQL("{} real not null").format(sql.Identifier(name)) for name in EMBEDDING_COLUMNS
-    )
-    with conn.cursor() as cur:
-        cur.execute(
-            sql.SQL(
-                "create table if not exists {}.{} (pair text not null, ts_utc timestamptz "
-                "not null, {}, primary key (pair, ts_utc)) partition by list (pair)"
-            ).format(sql.Identifier(SCHEMA), sql.Identifier(TABLE), columns)
-        )
-        cur.execute(
-            "select column_name from information_schema.columns "
-            "where table_schema = %s and table_name = %s order by ordinal_position",
-            (SCHEMA, TABLE),
-        )
-        found = [name for (name,) in cur.fetchall()]
-    if found != ["pair", "ts_utc", *EMBEDDING_COLUMNS]:
-        raise BqxUserError(
-            f"{SCHEMA}.{TABLE} exists with other columns ({len(found)}): drop it "
-            f"(drop table {SCHEMA}.{TABLE} cascade) and run `bqx embed` again"
-        )
-
-
-def ensure_partition(conn: psycopg2.extensions.connection, pair: str, month: datetime) -> str:
-    """Create the pair's table and the month's leaf if missing; return the leaf's name."""
-    pair = validate_pair(pair)
-    leaf = leaf_table(pair, month)
-    with conn.cursor() as cur:
-        cur.execute(
-            sql.SQL(
-                "create table if not exists {schema}.{pair_table} partition of {schema}.{parent} "
-                "for values in ({pair}) partition by range (ts_utc)"
-            ).format(
-                schema=sql.Identifier(SCHEMA),
-                pair_table=sql.Identifier(pair_table(pair)),
-                parent=sql.Identifier(TABLE),
-                pair=sql.Literal(pair),
-            )
-        )
-        cur.execute(
-            sql.SQL(
-                "create table if not exists {schema}.{leaf} partition of {schema}.{pair_table} "
-                "for values from ({start}) to ({end})"
-            ).format(
-                schema=sql.Identifier(SCHEMA),
-                leaf=sql.Identifier(leaf),
-                pair_table=sql.Identifier(pair_table(pair)),
-                start=sql.Literal(month),
-                end=sql.Literal(next_month(month)),
-            )
-        )
-    return leaf
-
-
-def write_partition(
-    conn: psycopg2.extensions.connection,
-    block: InputBlock,
-    month: datetime,
-    values: np.ndarray,
-) -> None:
-    """Replace one leaf's rows with `values` (caller's transaction: truncate + COPY)."""
-    if values.shape != (len(block), EMBEDDING_DIM):
-        raise ValueError(f"embeddings of shape {values.shape} for {len(block)} rows")
-    if not np.isfinite(values).all():
-        raise BqxUserError(f"the encoder produced NaN or inf for {block.pair} {month:%Y-%m}")
-    leaf = sql.Identifier(ensure_partition(conn, block.pair, month))
-    target = sql.SQL("{}.{} ({})").format(
-        sql.Identifier(SCHEMA),
-        leaf,
-        sql.SQL(", ").join(map(sql.Identifier, ["pair", "ts_utc", *EMBEDDING_COLUMNS])),
-    )
-    with conn.cursor() as cur:
-        cur.execute(sql.SQL("truncate table {}.{}").format(sql.Identifier(SCHEMA), leaf))
-        copy = sql.SQL("copy {} from stdin with (format binary)").format(target)
-        cur.copy_expert(copy.as_string(conn), io.BytesIO(binary_copy(block, values)))
-
-
-def binary_copy(block: InputBlock, values: np.ndarray) -> bytes:
-    """PostgreSQL binary COPY of (pair text, ts_utc timestamptz, emb_* float4), via numpy.
-
-    Every row has the same layout: a field count, then (length, value) for each field, all
-    big-endian; timestamptz is microseconds since 2000-01-01 UTC.
-    """
-    fields = [
-        ("count", ">i2"),
-        ("pair_len", ">i4"),
-        ("pair", "S6"),
-        ("ts_len", ">i4"),
-        ("ts", ">i8"),
-    ]
-    for name in EMBEDDING_COLUMNS:
-        fields += [(f"{name}_len", ">i4"), (name, ">f4")]
-    rows = np.zeros(len(block), dtype=np.dtype(fields))
-    rows["count"] = 2 + EMBEDDING_DIM
-    rows["pair_len"] = 6
-    rows["pair"] = block.pair.encode()
-    rows["ts_len"] = 8
-    rows["ts"] = (block.ts_epoch - _PG_EPOCH_SECONDS) * 1_000_000
-    for i, name in enumerate(EMBEDDING_COLUMNS):
-        rows[f"{name}_len"] = 4
-        rows[name] = values[:, i]
-    header = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
-    return header + rows.tobytes() + struct.pack(">h", -1)
 
 
 def empty_stale_leaves(

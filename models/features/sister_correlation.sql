@@ -35,20 +35,12 @@ with
 
 {%- for pair in scope %}
 
-{%- set absent = [] %}
-{%- for rank, sister in sisters.get(pair, []) if sister not in present %}{% do absent.append(rank) %}{% endfor %}
+{%- set absent = sisters.get(pair, []) | rejectattr(1, 'in', present) | map(attribute=0) | list %}
 {{ 'correlations_' ~ pair | lower }} as (
     select
         '{{ pair }}'::text as pair,
         by_sister.ts_utc,
-        {%- for rank in range(1, 13) %}
-        {%- set outer_loop = loop %}
-        {%- for w in sister_corr_windows() %}
-        {%- set value = 'max(case when by_sister.sister_rank = ' ~ rank ~ ' then by_sister.corr_' ~ w ~ ' end)' %}
-        {{ 'coalesce(' ~ value ~ ', 0)' if rank in absent else value }}
-            as sister_{{ '%02d' % rank }}_corr_{{ w }}{{ "," if not (loop.last and outer_loop.last) }}
-        {%- endfor %}
-        {%- endfor %}
+        {{ sister_correlation_columns('by_sister', absent) }}
     from (
         {%- for rank, sister in sisters.get(pair, []) if rank not in absent %}
         select
@@ -86,12 +78,7 @@ final as (
     select
         null::text as pair,
         null::timestamptz as ts_utc,
-        {%- for rank in range(1, 13) %}
-        {%- set outer_loop = loop %}
-        {%- for w in sister_corr_windows() %}
-        null::float8 as sister_{{ '%02d' % rank }}_corr_{{ w }}{{ "," if not (loop.last and outer_loop.last) }}
-        {%- endfor %}
-        {%- endfor %}
+        {{ sister_correlation_columns() }}
     where false
     {%- endfor %}
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +15,7 @@ from bqx import db
 from bqx.config import Settings
 from bqx.dbt_runner import BuildScope, run_dbt
 from bqx.ingest import ingest_files
+from bqx.periods import load_periods
 from bqx.schema import ensure_raw_schema
 from bqx.synth import SynthConfig, write_market
 
@@ -188,3 +189,31 @@ def built(make_settings, market, tmp_path_factory):
     assert run_dbt(settings, ["build"], scope=scope) == 0, "dbt build failed on full data"
     yield settings, conn
     conn.close()
+
+
+# The shared market's default split puts the validation period on a weekend plus the Monday
+# morning before the 630-minute windows refill: no feature rows. The ML tests end validation
+# on Monday evening (test then starts an embargo later); ml_periods is restored afterwards.
+VALIDATION_END = datetime(2024, 2, 5, 21, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def split(built):
+    """The built database's periods with validation ending at VALIDATION_END (module-long)."""
+    _, conn = built
+    with conn, conn.cursor() as cur:
+        cur.execute("select period, start_utc, end_utc from bqx.ml_periods")
+        saved = cur.fetchall()
+        cur.execute(
+            "update bqx.ml_periods set end_utc = %s where period = 'validation';"
+            "update bqx.ml_periods set start_utc = %s + embargo_minutes * interval '1 minute' "
+            "where period = 'test'",
+            (VALIDATION_END, VALIDATION_END),
+        )
+    yield load_periods(conn)
+    with conn, conn.cursor() as cur:
+        for period, start, end in saved:
+            cur.execute(
+                "update bqx.ml_periods set start_utc = %s, end_utc = %s where period = %s",
+                (start, end, period),
+            )

@@ -44,33 +44,6 @@ TARGETS = {"bqx_t60", "vol_t60", "regime_t60", "regime_t60_code"}
 RERUN_PAIRS = ("EURUSD", "AUDNZD")
 
 
-# The shared market's default split puts the validation period on a weekend plus the Monday
-# morning before the 630-minute windows refill: no feature rows. Here validation ends on Monday
-# evening (test then starts an embargo later); the rows of ml_periods are restored afterwards.
-VALIDATION_END = datetime(2024, 2, 5, 21, 0, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def split(built):
-    _, conn = built
-    with conn, conn.cursor() as cur:
-        cur.execute("select period, start_utc, end_utc from bqx.ml_periods")
-        saved = cur.fetchall()
-        cur.execute(
-            "update bqx.ml_periods set end_utc = %s where period = 'validation';"
-            "update bqx.ml_periods set start_utc = %s + embargo_minutes * interval '1 minute' "
-            "where period = 'test'",
-            (VALIDATION_END, VALIDATION_END),
-        )
-    yield load_periods(conn)
-    with conn, conn.cursor() as cur:
-        for period, start, end in saved:
-            cur.execute(
-                "update bqx.ml_periods set start_utc = %s, end_utc = %s where period = %s",
-                (start, end, period),
-            )
-
-
 @pytest.fixture(scope="module")
 def trained(built, split, tmp_path_factory):
     """(settings of a fresh BQX_HOME on the built database, connection, TrainingResult)."""

@@ -60,30 +60,7 @@ TINY = MultitaskConfig(
     epochs=3,
     batch_size=128,
 )
-# As in test_autoencoder: the default split of the 10-day market leaves no validation rows.
-VALIDATION_END = datetime(2024, 2, 5, 21, 0, tzinfo=UTC)
 FEATURE_VIEWS = ("ml_feature_matrix", "ml_cross_pair_features")
-
-
-@pytest.fixture(scope="module")
-def split(built):
-    _, conn = built
-    with conn, conn.cursor() as cur:
-        cur.execute("select period, start_utc, end_utc from bqx.ml_periods")
-        saved = cur.fetchall()
-        cur.execute(
-            "update bqx.ml_periods set end_utc = %s where period = 'validation';"
-            "update bqx.ml_periods set start_utc = %s + embargo_minutes * interval '1 minute' "
-            "where period = 'test'",
-            (VALIDATION_END, VALIDATION_END),
-        )
-    yield load_periods(conn)
-    with conn, conn.cursor() as cur:
-        for period, start, end in saved:
-            cur.execute(
-                "update bqx.ml_periods set start_utc = %s, end_utc = %s where period = %s",
-                (start, end, period),
-            )
 
 
 @pytest.fixture(scope="module")
