@@ -44,14 +44,20 @@
 
 {% macro spark__computed_once() -%}{%- endmacro %}
 
-{% macro bounded_work_memory(limit='4MB') -%}
-    {#- A pre-hook for a model whose one statement holds many sorts, windows and hash tables at
-        once (sister_correlation: 168 couples and 28 pivots). Each keeps up to work_mem until
-        the statement ends, and the embedded server's 256MB let a full year reach 17 GB;
-        a small limit makes them spill to disk instead (~5% slower on a month). -#}
-    {{ return(adapter.dispatch('bounded_work_memory', 'bqx')(limit)) }}
+{% macro local_settings(settings) -%}
+    {#- A pre-hook: planner and memory settings for the model's own transaction only
+        (`set local`), e.g. {'work_mem': '4MB'}. Names and values are checked, as they reach
+        SQL text. Engines without such settings run a no-op. -#}
+    {%- for name, value in settings.items() -%}
+        {%- if not modules.re.match('^[a-z_]+$', name) or not modules.re.match('^[A-Za-z0-9]+$', value | string) -%}
+            {{ exceptions.raise_compiler_error('bad setting ' ~ name ~ ' = ' ~ value) }}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(adapter.dispatch('local_settings', 'bqx')(settings)) }}
 {%- endmacro %}
 
-{% macro default__bounded_work_memory(limit) -%}set local work_mem = '{{ limit }}'{%- endmacro %}
+{% macro default__local_settings(settings) -%}
+    {%- for name, value in settings.items() %}set local {{ name }} = '{{ value }}';{% endfor -%}
+{%- endmacro %}
 
-{% macro spark__bounded_work_memory(limit) -%}select 1{%- endmacro %}
+{% macro spark__local_settings(settings) -%}select 1{%- endmacro %}

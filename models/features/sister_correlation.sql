@@ -1,4 +1,14 @@
-{{ config(materialized='partitioned_table', build_by_month=true, pre_hook=bounded_work_memory()) }}
+{#- Planner settings, measured on a real month of 28 pairs: each couple joins two primary-key
+    ordered inputs, yet the planner picked a parallel gather and 41k index probes (0.29 s a
+    couple) or a hash join; a merge join takes 0.15 s. work_mem stays small: one statement
+    holds 168 couples' sorts and windows at once. -#}
+{%- set settings = {
+    'work_mem': '4MB',
+    'enable_nestloop': 'off',
+    'enable_hashjoin': 'off',
+    'max_parallel_workers_per_gather': 0,
+} %}
+{{ config(materialized='partitioned_table', build_by_month=true, pre_hook=local_settings(settings)) }}
 -- depends_on: {{ ref('pairs') }} (the partition tree has one branch per pair of the seed)
 -- depends_on: {{ ref('sister_pairs') }} (read at compile time)
 
