@@ -17,7 +17,7 @@
     {#- select-list items: the blocking (0 or 1), the block and the row's index in it -#}
     {%- set half = block_half(max_window) -%}
     blockings.blocking,
-    ({{ row_column }} + blockings.blocking * {{ half }}) / {{ 2 * half }} as block_id,
+    {{ int_div('(' ~ row_column ~ ' + blockings.blocking * ' ~ half ~ ')', 2 * half) }} as block_id,
     ({{ row_column }} + blockings.blocking * {{ half }}) % {{ 2 * half }} as block_row
 {%- endmacro %}
 

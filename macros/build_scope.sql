@@ -27,13 +27,13 @@
 
 {% macro scope_start() -%}
     {%- set first = month_placeholder() if builds_by_month() else var('month_from', none) -%}
-    {{ return(none if first is none else "timestamptz '" ~ first ~ " 00:00:00+00'") }}
+    {{ return(none if first is none else ts_literal(first ~ ' 00:00:00+00')) }}
 {%- endmacro %}
 
 {% macro scope_end() -%}
     {#- exclusive: the first instant after month_to -#}
     {%- set last = month_placeholder() if builds_by_month() else var('month_to', none) -%}
-    {{ return(none if last is none else "(timestamptz '" ~ last ~ " 00:00:00+00' + interval '1 month')") }}
+    {{ return(none if last is none else '(' ~ ts_literal(last ~ ' 00:00:00+00') ~ ' + ' ~ interval_of(1, 'month') ~ ')') }}
 {%- endmacro %}
 
 {% macro ts_in_scope(column, halo_before=false, halo_after_minutes=0) -%}
@@ -43,8 +43,8 @@
     {%- if start is none -%}
         true
     {%- else -%}
-        {{ column }} >= {{ start }}{{ " - interval '" ~ halo_days() ~ " days'" if halo_before }}
-        and {{ column }} < {{ scope_end() }}{{ " + interval '" ~ halo_after_minutes ~ " minutes'" if halo_after_minutes }}
+        {{ column }} >= {{ start }}{{ " - " ~ interval_of(halo_days(), 'day') if halo_before }}
+        and {{ column }} < {{ scope_end() }}{{ " + " ~ interval_of(halo_after_minutes, 'minute') if halo_after_minutes }}
     {%- endif -%}
 {%- endmacro %}
 
@@ -56,22 +56,7 @@
 {% macro months_to_build() -%}
     {#- First days of the months to (re)build: the var range, else every month with raw bars. -#}
     {%- set source_relation = raw_bars_relation() -%}
-    {%- if var('month_from', none) is not none -%}
-        {%- set query -%}
-            select to_char(m, 'YYYY-MM-DD')
-            from generate_series(date '{{ var("month_from") }}', date '{{ var("month_to") }}', interval '1 month') as m
-        {%- endset -%}
-    {%- else -%}
-        {%- set query -%}
-            select to_char(m, 'YYYY-MM-DD')
-            from (select min(ts_utc) as lo, max(ts_utc) as hi from {{ source_relation }}) as b,
-                generate_series(
-                    date_trunc('month', b.lo at time zone 'UTC'),
-                    date_trunc('month', b.hi at time zone 'UTC'),
-                    interval '1 month'
-                ) as m
-        {%- endset -%}
-    {%- endif -%}
+    {%- set query = months_query(source_relation, var('month_from', none), var('month_to', none)) -%}
     {%- set months = [] -%}
     {%- if execute -%}
         {%- for row in run_query(query) -%}

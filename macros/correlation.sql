@@ -69,7 +69,7 @@
     {%- for rank in range(1, 13) %}
         {%- for w in sister_corr_windows() %}
             {%- set pivoted = 'max(case when ' ~ rows ~ '.sister_rank = ' ~ rank ~ ' then ' ~ rows ~ '.corr_' ~ w ~ ' end)' %}
-            {%- set value = 'null::float8' if rows is none
+            {%- set value = sql_cast('null', 'float8') if rows is none
                 else ('coalesce(' ~ pivoted ~ ', 0)' if rank in absent else pivoted) %}
             {%- do columns.append(value ~ ' as sister_' ~ '%02d' % rank ~ '_corr_' ~ w) %}
         {%- endfor %}

@@ -7,7 +7,7 @@
         {%- if execute and not modules.re.match('^\d{4}-\d{2}-\d{2}$', pinned | string) -%}
             {{ exceptions.raise_compiler_error("var " ~ var_name ~ " must be YYYY-MM-DD, got '" ~ pinned ~ "'") }}
         {%- endif -%}
-        timestamptz '{{ pinned }} 00:00:00+00'
+        {{ ts_literal(pinned ~ ' 00:00:00+00') }}
     {%- else -%}
         date_trunc('day', data_start_utc + (data_end_utc - data_start_utc) * {{ share | float }})
     {%- endif -%}

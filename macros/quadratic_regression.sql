@@ -23,8 +23,8 @@
     {#- four running-sum columns <prefix>_run_{y, ny, nny, yy}; yy is the expression summed for
         Σy² (for a split series, the remainder's share of the square) -#}
     {{ running_sum(y, partition_by) }} as {{ prefix }}_run_y,
-    {{ running_sum(n ~ '::float8 * ' ~ y, partition_by) }} as {{ prefix }}_run_ny,
-    {{ running_sum(n ~ '::float8 * ' ~ n ~ ' * ' ~ y, partition_by) }} as {{ prefix }}_run_nny,
+    {{ running_sum(as_double(n) ~ ' * ' ~ y, partition_by) }} as {{ prefix }}_run_ny,
+    {{ running_sum(as_double(n) ~ ' * ' ~ n ~ ' * ' ~ y, partition_by) }} as {{ prefix }}_run_nny,
     {{ running_sum(yy, partition_by) }} as {{ prefix }}_run_yy
 {%- endmacro %}
 
@@ -65,7 +65,7 @@
     {%- for part in parts -%}
         {%- set y, yy = 'w' ~ w ~ '_' ~ part ~ '_y', 'w' ~ w ~ '_' ~ part ~ '_yy' -%}
         {%- if loop.first and exact_cast -%}
-            {%- do shares.append('(' ~ w ~ ' * ' ~ yy ~ '::' ~ exact_cast ~ ' - ' ~ y ~ '::' ~ exact_cast ~ ' * ' ~ y ~ '::' ~ exact_cast ~ ')::float8') -%}
+            {%- do shares.append(as_double('(' ~ w ~ ' * ' ~ sql_cast(yy, exact_cast) ~ ' - ' ~ sql_cast(y, exact_cast) ~ ' * ' ~ sql_cast(y, exact_cast) ~ ')')) -%}
         {%- elif loop.first -%}
             {%- do shares.append('(' ~ w ~ ' * ' ~ yy ~ ' - ' ~ y ~ ' * ' ~ y ~ ')') -%}
         {%- else -%}
@@ -73,19 +73,19 @@
         {%- endif -%}
         {%- do before.append(y) -%}
     {%- endfor %}
-    ({{ projections | map(attribute='t0') | join(' + ') }})::float8 as w{{ w }}_t0,
-    ({{ projections | map(attribute='p1y') | join(' + ') }})::float8 as w{{ w }}_p1y,
-    ({{ projections | map(attribute='p2y') | join(' + ') }})::float8 as w{{ w }}_p2y,
+    {{ as_double('(' ~ projections | map(attribute='t0') | join(' + ') ~ ')') }} as w{{ w }}_t0,
+    {{ as_double('(' ~ projections | map(attribute='p1y') | join(' + ') ~ ')') }} as w{{ w }}_p1y,
+    {{ as_double('(' ~ projections | map(attribute='p2y') | join(' + ') ~ ')') }} as w{{ w }}_p2y,
     ({{ shares | join(' + ') }}) / {{ w }} as w{{ w }}_sst
 {%- endmacro %}
 
 {% macro quadratic_fit_terms(prefix, window, y_now, scale='1') -%}
     {%- set w = window -%}
     {%- set xbar = (w - 1) / 2 -%}
-    {%- set c2 = '(' ~ ((w - 1) * (w - 2)) ~ ' / 6.0)' -%}
+    {%- set c2 = '(' ~ ((w - 1) * (w - 2)) ~ ' / ' ~ float_literal('6.0') ~ ')' -%}
     {%- set g0 = '(' ~ prefix ~ '_t0 / ' ~ w ~ ')' -%}
-    {%- set g1 = '(' ~ prefix ~ '_p1y / (' ~ (w * (w * w - 1)) ~ ' / 12.0))' -%}
-    {%- set g2 = '(' ~ prefix ~ '_p2y / (' ~ (w * (w * w - 1) * (w * w - 4)) ~ ' / 180.0))' -%}
+    {%- set g1 = '(' ~ prefix ~ '_p1y / (' ~ (w * (w * w - 1)) ~ ' / ' ~ float_literal('12.0') ~ '))' -%}
+    {%- set g2 = '(' ~ prefix ~ '_p2y / (' ~ (w * (w * w - 1) * (w * w - 4)) ~ ' / ' ~ float_literal('180.0') ~ '))' -%}
     {%- set sse = 'greatest(' ~ prefix ~ '_sst - ' ~ g1 ~ ' * ' ~ prefix ~ '_p1y - ' ~ g2 ~ ' * ' ~ prefix ~ '_p2y, 0)' -%}
     {%- set prediction = '(' ~ g0 ~ ' + ' ~ xbar ~ ' * ' ~ g1 ~ ' + ' ~ c2 ~ ' * ' ~ g2 ~ ')' -%}
     {{ g2 }} * {{ scale }} as {{ prefix }}_quadratic_term,

@@ -53,7 +53,7 @@ final as (
         {%- endfor %}
     from selected as now_
     inner join selected as earlier
-        on now_.pair = earlier.pair and earlier.ts_utc = now_.ts_utc - interval '60 minutes'
+        on now_.pair = earlier.pair and earlier.ts_utc = now_.ts_utc - {{ interval_of(60, 'minute') }}
     where {{ ts_in_scope('now_.ts_utc') }}
 )
 

@@ -26,10 +26,10 @@ with slots as (
     ) as slot_values (pair, slot, leader, lag_minutes)
     {%- else %}
     select
-        null::text as pair,
-        null::integer as slot,
-        null::text as leader,
-        null::integer as lag_minutes
+        {{ sql_cast('null', 'text') }} as pair,
+        {{ sql_cast('null', 'integer') }} as slot,
+        {{ sql_cast('null', 'text') }} as leader,
+        {{ sql_cast('null', 'integer') }} as lag_minutes
     where false
     {%- endif %}
 ),
@@ -73,7 +73,7 @@ final as (
     left join slots as s{{ slot }} on f.pair = s{{ slot }}.pair and s{{ slot }}.slot = {{ slot }}
     left join leaders as l{{ slot }}
         on s{{ slot }}.leader = l{{ slot }}.pair
-        and l{{ slot }}.ts_utc = f.ts_utc - s{{ slot }}.lag_minutes * interval '1 minute'
+        and l{{ slot }}.ts_utc = f.ts_utc - s{{ slot }}.lag_minutes * {{ interval_of(1, 'minute') }}
     {%- endfor %}
     where
         -- a filled slot needs its leader's row at t - lag; only empty slots default to 0

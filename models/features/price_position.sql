@@ -33,8 +33,8 @@ final as (
         {%- set s2 = moving_sum('price_units * price_units', w, partition) %}
         case
             when {{ w }} * {{ s2 }} - {{ s1 }} * {{ s1 }} > 0
-                then ({{ w }} * price_units - {{ s1 }})::float8
-                / sqrt(({{ w }} * {{ s2 }} - {{ s1 }} * {{ s1 }})::float8 * {{ w }} / {{ w - 1 }})
+                then {{ as_double('(' ~ w ~ ' * price_units - ' ~ s1 ~ ')') }}
+                / sqrt({{ as_double('(' ~ w ~ ' * ' ~ s2 ~ ' - ' ~ s1 ~ ' * ' ~ s1 ~ ')') }} * {{ w }} / {{ w - 1 }})
             else 0
         end as close_zscore_{{ w }},
         {%- endfor %}

@@ -33,7 +33,7 @@ blocked as (
 running as (
     select
         *,
-        {{ quadratic_running_sums('p', 'price_units::float8', 'price_units::float8 * price_units', blocks) }}
+        {{ quadratic_running_sums('p', as_double('price_units'), as_double('price_units') ~ ' * price_units', blocks) }}
     from blocked
 ),
 

@@ -19,7 +19,7 @@ final as (
         ts_utc,
         segment_row,
         {%- for w in return_windows() %}
-        100 * ln(price_units::float8 / lag(price_units, {{ w }}) over (
+        100 * ln({{ as_double('price_units') }} / lag(price_units, {{ w }}) over (
             partition by pair, segment_start_utc order by ts_utc
         )) as return_{{ w }}{{ "," if not loop.last }}
         {%- endfor %}

@@ -48,7 +48,7 @@ with
 {%- set absent = sisters.get(pair, []) | rejectattr(1, 'in', present) | map(attribute=0) | list %}
 {{ 'correlations_' ~ pair | lower }} as (
     select
-        '{{ pair }}'::text as pair,
+        {{ sql_cast("'" ~ pair ~ "'", 'text') }} as pair,
         by_sister.ts_utc,
         {{ sister_correlation_columns('by_sister', absent) }}
     from (
@@ -64,10 +64,10 @@ with
         {%- else %}
         {#- no sister has bars: the pair's own minutes, every correlation 0 #}
         select
-            null::integer as sister_rank,
+            {{ sql_cast('null', 'integer') }} as sister_rank,
             ts_utc,
             {%- for w in sister_corr_windows() %}
-            null::float8 as corr_{{ w }}{{ "," if not loop.last }}
+            {{ sql_cast('null', 'float8') }} as corr_{{ w }}{{ "," if not loop.last }}
             {%- endfor %}
         from {{ ref('int_m1_series') }}
         where pair = '{{ pair }}' and bqx_60 is not null
@@ -86,8 +86,8 @@ final as (
     {%- else %}
     {#- no bars at all yet: the table's shape, empty #}
     select
-        null::text as pair,
-        null::timestamptz as ts_utc,
+        {{ sql_cast('null', 'text') }} as pair,
+        {{ sql_cast('null', 'timestamptz') }} as ts_utc,
         {{ sister_correlation_columns() }}
     where false
     {%- endfor %}

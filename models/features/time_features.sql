@@ -16,12 +16,12 @@ clocks as (
     select
         pair,
         ts_utc,
-        extract(hour from ts_utc at time zone 'UTC') * 60 + extract(minute from ts_utc at time zone 'UTC')
+        {{ hour_in_zone('ts_utc', 'UTC') }} * 60 + {{ minute_in_zone('ts_utc', 'UTC') }}
             as minute_of_day,
-        extract(isodow from ts_utc at time zone 'UTC') - 1 as day_of_week,
-        extract(hour from ts_utc at time zone 'Asia/Tokyo') as tokyo_hour,
-        extract(hour from ts_utc at time zone 'Europe/London') as london_hour,
-        extract(hour from ts_utc at time zone 'America/New_York') as new_york_hour
+        {{ iso_day_of_week('ts_utc', 'UTC') }} - 1 as day_of_week,
+        {{ hour_in_zone('ts_utc', 'Asia/Tokyo') }} as tokyo_hour,
+        {{ hour_in_zone('ts_utc', 'Europe/London') }} as london_hour,
+        {{ hour_in_zone('ts_utc', 'America/New_York') }} as new_york_hour
     from series
 ),
 

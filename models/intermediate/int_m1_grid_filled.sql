@@ -32,7 +32,7 @@ filled as (
         m.ts_utc,
         m.ts_utc <> b.ts_utc as is_filled,
         m.ts_utc = b.ts_utc
-        and (b.previous_ts_utc is null or b.ts_utc - b.previous_ts_utc > interval '61 minutes')
+        and (b.previous_ts_utc is null or b.ts_utc - b.previous_ts_utc > {{ interval_of(61, 'minute') }})
             as is_segment_start,
         case when m.ts_utc = b.ts_utc then b.open else b.close end as open,
         case when m.ts_utc = b.ts_utc then b.high else b.close end as high,
@@ -40,14 +40,13 @@ filled as (
         b.close,
         case when m.ts_utc = b.ts_utc then b.volume else 0 end as volume
     from neighbours as b
-    cross join lateral generate_series(
-        b.ts_utc,
-        case
-            when b.next_ts_utc - b.ts_utc <= interval '61 minutes' then b.next_ts_utc - interval '1 minute'
+    {{ minute_series_join(
+        'b.ts_utc',
+        "case
+            when b.next_ts_utc - b.ts_utc <= " ~ interval_of(61, 'minute') ~ " then b.next_ts_utc - " ~ interval_of(1, 'minute') ~ "
             else b.ts_utc
-        end,
-        interval '1 minute'
-    ) as m (ts_utc)
+        end",
+        'm', 'ts_utc') }}
 ),
 
 segmented as (
@@ -71,7 +70,7 @@ final as (
         is_filled,
         is_segment_start,
         segment_start_utc,
-        (extract(epoch from ts_utc - segment_start_utc) / 60)::integer as segment_row
+        {{ sql_cast('(' ~ minutes_between('segment_start_utc', 'ts_utc') ~ ')', 'integer') }} as segment_row
     from segmented
     where
         segment_start_utc is not null

@@ -20,19 +20,13 @@ first_close as (
         p.price_decimals,
         f.close as first_close
     from {{ ref('pairs') }} as p
-    cross join lateral (
-        select r.close
-        from {{ ref('stg_m1_bars') }} as r
-        where r.pair = p.pair
-        order by r.ts_utc
-        limit 1
-    ) as f
+    {{ first_row_join('p.pair', ref('stg_m1_bars'), 'pair', 'ts_utc', ['close'], 'f') }}
 ),
 
 priced as (
     select
         g.*,
-        round(g.close * power(10, f.price_decimals))::bigint as price_units,
+        {{ sql_cast('round(g.close * power(10, f.price_decimals))', 'bigint') }} as price_units,
         100.0 / round(f.first_close * power(10, f.price_decimals)) as index_scale
     from grid as g
     inner join first_close as f on g.pair = f.pair
@@ -41,7 +35,7 @@ priced as (
 running as (
     select
         *,
-        {{ running_sum('price_units::float8', 'pair, segment_start_utc') }} as running_price
+        {{ running_sum(as_double('price_units'), 'pair, segment_start_utc') }} as running_price
     from priced
 ),
 
@@ -60,7 +54,7 @@ final as (
         index_scale,
         price_units * index_scale as rate_index,
         case when segment_row >= 1 then
-            100 * ln(price_units::float8 / lag(price_units) over (
+            100 * ln({{ as_double('price_units') }} / lag(price_units) over (
                 partition by pair, segment_start_utc order by ts_utc
             ))
         end as log_return_pct,

@@ -10,7 +10,7 @@
 with span as (
     select
         min(ts_utc) as data_start_utc,
-        max(ts_utc) + interval '1 minute' as data_end_utc
+        max(ts_utc) + {{ interval_of(1, 'minute') }} as data_end_utc
     from {{ source('raw', 'm1_bars') }}
 ),
 
@@ -35,14 +35,14 @@ periods as (
     select
         'validation' as period,
         2 as period_order,
-        train_end_utc + interval '{{ embargo }} minutes' as start_utc,
+        train_end_utc + {{ interval_of(embargo, 'minute') }} as start_utc,
         validation_end_utc as end_utc
     from boundaries
     union all
     select
         'test' as period,
         3 as period_order,
-        validation_end_utc + interval '{{ embargo }} minutes' as start_utc,
+        validation_end_utc + {{ interval_of(embargo, 'minute') }} as start_utc,
         data_end_utc as end_utc
     from boundaries
 ),

@@ -67,7 +67,7 @@ final as (
         {{ classify_regime('bqx_t60', 'vol_t60', as_code=true) }} as regime_t60_code
     from ahead
     where
-        target_ts_utc = ts_utc + interval '{{ h }} minutes'
+        target_ts_utc = ts_utc + {{ interval_of(h, 'minute') }}
         and vol_t60 is not null
         and {{ ts_in_scope('ts_utc') }}
 )

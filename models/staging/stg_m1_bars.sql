@@ -5,13 +5,13 @@ with source as (
 
 final as (
     select
-        pair::text as pair,
-        ts_utc::timestamptz as ts_utc,
-        open::double precision as open,
-        high::double precision as high,
-        low::double precision as low,
-        close::double precision as close,
-        volume::double precision as volume
+        {{ sql_cast('pair', 'text') }} as pair,
+        {{ sql_cast('ts_utc', 'timestamptz') }} as ts_utc,
+        {{ sql_cast('open', 'double precision') }} as open,
+        {{ sql_cast('high', 'double precision') }} as high,
+        {{ sql_cast('low', 'double precision') }} as low,
+        {{ sql_cast('close', 'double precision') }} as close,
+        {{ sql_cast('volume', 'double precision') }} as volume
     from source
     where {{ pair_in_scope('pair') }}
 )

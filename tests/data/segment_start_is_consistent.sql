@@ -16,9 +16,9 @@ with ordered as (
 select *
 from ordered
 where
-    segment_row <> extract(epoch from ts_utc - segment_start_utc) / 60
+    segment_row <> {{ minutes_between('segment_start_utc', 'ts_utc') }}
     or (is_segment_start and segment_start_utc <> ts_utc)
     or (
         not is_segment_start and previous_ts_utc is not null
-        and (segment_start_utc <> previous_segment_start_utc or ts_utc - previous_ts_utc <> interval '1 minute')
+        and (segment_start_utc <> previous_segment_start_utc or ts_utc - previous_ts_utc <> {{ interval_of(1, 'minute') }})
     )
