@@ -201,15 +201,27 @@ def ingest(
         typer.Option(help="Clock of the file (default: America/New_York for HistData, UTC else)."),
     ] = None,
     pair: Annotated[str | None, typer.Option(help="Pair, when the file name does not say.")] = None,
+    to: Annotated[
+        str,
+        typer.Option(
+            help="postgres: raw.m1_bars; parquet: files partitioned by pair and month for the "
+            "spark target, under BQX_SPARK_RAW_PATH (default $BQX_HOME/spark/raw)."
+        ),
+    ] = "postgres",
 ):
     """Load bar files into raw.m1_bars; bad lines go to raw.m1_bars_rejected."""
     from bqx.ingest import expand_paths, ingest_file
     from bqx.pairs import validate_pair
 
+    if to not in ("postgres", "parquet"):
+        raise BqxUserError(f"unknown --to {to!r}: use postgres or parquet")
     if pair:
         validate_pair(pair)
     files = expand_paths(paths)
     settings = Settings.from_env()
+    if to == "parquet":
+        _ingest_to_parquet(settings, files, file_format=file_format, pair=pair, tz=tz)
+        return
     conn = db.connect(settings)
     results = []
     try:
@@ -226,6 +238,26 @@ def ingest(
             rejections = _rejections_table(results)
             if rejections is not None:
                 console.print(rejections)
+
+
+def _ingest_to_parquet(settings: Settings, files: list[Path], **options) -> None:
+    from bqx.dbt_runner import SparkPaths
+    from bqx.parquet_store import ParquetStore, ingest_file_to_parquet
+
+    store = ParquetStore(Path(SparkPaths.of(settings).raw))
+    results = []
+    with _progress("files") as progress:
+        task = progress.add_task("writing parquet", total=len(files))
+        for path in files:
+            progress.update(task, description=f"parquet {path.name}")
+            results.append(ingest_file_to_parquet(store, path, **options))
+            progress.advance(task)
+    console.print(_ingest_summary(results))
+    rejections = _rejections_table(results)
+    if rejections is not None:
+        rejections.title = f"rejected lines by reason (see {store.rejected_dir})"
+        console.print(rejections)
+    console.print(f"bars under {store.bars_dir}: `bqx build --target spark` reads them")
 
 
 def _ingest_summary(results) -> Table:
@@ -275,6 +307,13 @@ def build(
         str | None,
         typer.Option(help="Pin the end of the validation period, YYYY-MM-DD (default: 80%)."),
     ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option(
+            help="profiles.yml output: postgres (default), spark (local session over the "
+            "parquet bars) or a cluster output (default: $BQX_DBT_TARGET)."
+        ),
+    ] = None,
 ):
     """Run the dbt build (models + tests) against the configured database."""
     from bqx.dbt_runner import BuildScope, run_dbt
@@ -283,9 +322,44 @@ def build(
         pairs=pairs, months=months, train_end=train_end, validation_end=validation_end
     )
     args = ["build", *(["--select", select] if select else [])]
-    code = run_dbt(Settings.from_env(), args, scope=scope)
+    code = run_dbt(Settings.from_env(), args, scope=scope, target=target)
     if code != 0:
         raise typer.Exit(code)
+
+
+@app.command("export-parquet")
+@user_errors
+def export_parquet(
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Parquet root (default BQX_SPARK_RAW_PATH, else $BQX_HOME/spark/raw)."),
+    ] = None,
+    pairs: Annotated[str | None, typer.Option(help="Comma-separated pairs (default all).")] = None,
+):
+    """Copy raw.m1_bars (and bqx.lead_lag_relationships) to parquet for the spark target."""
+    from bqx.dbt_runner import SparkPaths
+    from bqx.pairs import parse_pairs
+    from bqx.parquet_store import ParquetStore, export_from_postgres
+
+    settings = Settings.from_env()
+    store = ParquetStore(out or Path(SparkPaths.of(settings).raw))
+    chosen = tuple(parse_pairs(pairs)) if pairs else ()
+    conn = db.connect(settings)
+    try:
+        with console.status("exporting raw.m1_bars to parquet"):
+            result = export_from_postgres(conn, store, chosen)
+    finally:
+        conn.close()
+    console.print(
+        f"wrote {result.rows:,} bars of {len(result.pairs)} pairs in {result.partitions} "
+        f"(pair, month) partitions under {store.bars_dir}"
+    )
+    if result.lead_lag_rows is None:
+        console.print(
+            "no bqx.lead_lag_relationships yet (run `bqx granger`): lead-lag slots stay 0"
+        )
+    else:
+        console.print(f"wrote {result.lead_lag_rows} Granger links under {store.lead_lag_dir}")
 
 
 @app.command(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -87,13 +89,64 @@ def _period_ends(train_end: str | None, validation_end: str | None) -> dict[str,
     return parsed
 
 
-def dbt_env(settings: Settings) -> dict[str, str]:
-    params = db.parse_database_url(db.database_url(settings))
+POSTGRES_TARGET = "postgres"
+SPARK_SESSION_TARGET = "spark"  # dbt-spark `method: session`, Spark inside the dbt process
+
+
+def dbt_target(target: str | None = None) -> str:
+    """The profiles.yml output a run uses: `target`, else BQX_DBT_TARGET, else postgres."""
+    chosen = (target or os.environ.get("BQX_DBT_TARGET") or POSTGRES_TARGET).strip()
+    if not re.match(r"^[a-z][a-z0-9_]*$", chosen):
+        raise BqxUserError(f"bad dbt target {chosen!r}: a profiles.yml output name")
+    return chosen
+
+
+@dataclass(frozen=True)
+class SparkPaths:
+    """Where a local Spark session keeps its state, and the parquet bars it reads."""
+
+    home: Path  # metastore_db, warehouse/ (the built tables), derby.log
+    raw: str  # BQX_SPARK_RAW_PATH: local directory or cluster URI of the parquet store
+
+    @classmethod
+    def of(cls, settings: Settings) -> SparkPaths:
+        home = Path(os.environ.get("BQX_SPARK_HOME") or settings.home / "spark")
+        raw = os.environ.get("BQX_SPARK_RAW_PATH") or str(home / "raw")
+        return cls(home=home.resolve(), raw=raw)
+
+
+def check_spark_session() -> None:
+    """A local Spark session needs Java and pyspark; say so in one line when either is missing."""
+    if not (shutil.which("java") or os.environ.get("JAVA_HOME")):
+        raise BqxUserError(
+            "the spark target needs Java 17 (`java` on PATH or JAVA_HOME): "
+            "apt-get install openjdk-17-jre-headless"
+        )
+    if (
+        importlib.util.find_spec("pyspark") is None
+        or importlib.util.find_spec("dbt.adapters.spark") is None
+    ):
+        raise BqxUserError(
+            "the spark target needs pyspark and dbt-spark in this environment: run `make setup`"
+        )
+
+
+def dbt_env(settings: Settings, target: str | None = None) -> dict[str, str]:
+    chosen = dbt_target(target)
     env = dict(os.environ)
-    env.update(params.as_dbt_env())
+    env["BQX_DBT_TARGET"] = chosen
+    if chosen == POSTGRES_TARGET:
+        params = db.parse_database_url(db.database_url(settings))
+        env.update(params.as_dbt_env())
+    if chosen == SPARK_SESSION_TARGET:
+        check_spark_session()
+        spark = SparkPaths.of(settings)
+        spark.home.mkdir(parents=True, exist_ok=True)
+        env["BQX_SPARK_HOME"] = str(spark.home)
+        env["BQX_SPARK_RAW_PATH"] = spark.raw
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     # compiled SQL, run results and logs under BQX_HOME: concurrent runs never collide
-    env["DBT_TARGET_PATH"] = str(dbt_target_dir(settings))
+    env["DBT_TARGET_PATH"] = str(dbt_target_dir(settings, chosen))
     env["DBT_LOG_PATH"] = str(settings.home / "dbt" / "logs")
     return env
 
@@ -103,9 +156,12 @@ def dbt_executable() -> str:
     return str(candidate) if candidate.exists() else "dbt"
 
 
-def dbt_target_dir(settings: Settings) -> Path:
-    """dbt's compiled SQL and run results, kept per BQX_HOME so that runs never collide."""
-    return settings.home / "dbt" / "target"
+def dbt_target_dir(settings: Settings, target: str | None = None) -> Path:
+    """dbt's compiled SQL and run results, kept per BQX_HOME (and per non-default target) so
+    that runs never collide."""
+    chosen = dbt_target(target)
+    name = "target" if chosen == POSTGRES_TARGET else f"target-{chosen}"
+    return settings.home / "dbt" / name
 
 
 def dbt_command(settings: Settings, args: list[str], scope: BuildScope | None = None) -> list[str]:
@@ -116,8 +172,13 @@ def dbt_command(settings: Settings, args: list[str], scope: BuildScope | None = 
     return command
 
 
-def run_dbt(settings: Settings, args: list[str], scope: BuildScope | None = None) -> int:
+def run_dbt(
+    settings: Settings,
+    args: list[str],
+    scope: BuildScope | None = None,
+    target: str | None = None,
+) -> int:
     """Run one dbt command in the project; returns dbt's exit code."""
     return subprocess.call(
-        dbt_command(settings, args, scope), env=dbt_env(settings), cwd=PROJECT_DIR
+        dbt_command(settings, args, scope), env=dbt_env(settings, target), cwd=PROJECT_DIR
     )

@@ -59,7 +59,7 @@
 
 {% macro ts_literal(text) -%}
     {#- a UTC instant, text 'YYYY-MM-DD HH:MM:SS+00' -#}
-    {%- if not modules.re.match('^\d{4}-\d{2}-\d{2}( \d{2}:\d{2}(:\d{2})?)?(\+00)?$', text | string) -%}
+    {%- if execute and not modules.re.match('^\d{4}-\d{2}-\d{2}( \d{2}:\d{2}(:\d{2})?)?(\+00)?$', text | string) -%}
         {{ exceptions.raise_compiler_error("ts_literal: expected 'YYYY-MM-DD HH:MM:SS+00', got '" ~ text ~ "'") }}
     {%- endif -%}
     {{ return(adapter.dispatch('ts_literal', 'bqx')(text)) }}
@@ -200,3 +200,12 @@
         ) as months
     {%- endif -%}
 {%- endmacro %}
+
+{% macro month_start(ts) -%}
+    {#- the first day (a date) of the UTC month of instant `ts` -#}
+    {{ return(adapter.dispatch('month_start', 'bqx')(ts)) }}
+{%- endmacro %}
+
+{% macro default__month_start(ts) -%}date_trunc('month', {{ ts }} at time zone 'UTC')::date{%- endmacro %}
+
+{% macro spark__month_start(ts) -%}trunc({{ ts }}, 'MM'){%- endmacro %}

@@ -46,7 +46,7 @@ final as (
         ts_utc,
         {%- for w in vol_windows() %}
         {{ sample_std_from_sums('sum_r_' ~ w, 'sum_r2_' ~ w, w) }} as vol_{{ w }},
-        sqrt(sum_hl2_{{ w }} / (4 * ln({{ float_literal('2.0') }}) * {{ w }})) as hl_vol_{{ w }}{{ "," if not loop.last }}
+        sqrt(sum_hl2_{{ w }} / (4 * ln(2.0) * {{ w }})) as hl_vol_{{ w }}{{ "," if not loop.last }}
         {%- endfor %}
     from windows
     where segment_row >= {{ vol_windows() | max }} and {{ ts_in_scope('ts_utc') }}

@@ -1,0 +1,108 @@
+{#- materialized='partitioned_table' on Spark: one table partitioned by (pair, partition_month),
+    the same name and columns as on PostgreSQL plus `partition_month` (date, the first day of
+    the row's UTC month: Spark partitions by column values, not by expressions). A datasource
+    table keeps its partition columns last, so `pair` follows the features there.
+
+    Full build: the table is created anew from the model's query (parquet: dropped first;
+    delta: `create or replace`, so readers keep the old version until the new one commits).
+    Spark writes every (pair, month) directory in one pass, all months at once.
+    Partial build (vars month_from/month_to and/or pairs): the (pair, month) partitions in
+    scope are dropped (delta: deleted) and the model's rows for them inserted. Not atomic on
+    parquet; delta makes each statement a transaction.
+
+    file_format: config `file_format` (dbt_project.yml: env BQX_SPARK_FILE_FORMAT, default
+    parquet); parquet and delta are supported. -#}
+
+{% materialization partitioned_table, adapter='spark' %}
+    {%- set target = this.incorporate(type='table') -%}
+    {%- set existing = adapter.get_relation(database=this.database, schema=this.schema, identifier=this.identifier) -%}
+    {%- set file_format = config.get('file_format', 'parquet') or 'parquet' -%}
+    {%- if file_format not in ('parquet', 'delta') -%}
+        {{ exceptions.raise_compiler_error("partitioned_table on Spark supports file_format parquet or delta, not '" ~ file_format ~ "'") }}
+    {%- endif -%}
+    {%- set partial = is_partial_build() and existing is not none -%}
+    {%- set model_rows = spark_partitioned_select(sql) -%}
+
+    {{ run_hooks(pre_hooks) }}
+
+    {%- if partial -%}
+        {%- set months = months_to_build() -%}
+        {%- for pair in pairs_in_scope() -%}
+            {%- for month in months -%}
+                {% call statement('empty_' ~ pair ~ '_' ~ loop.index) -%}
+                    {%- if file_format == 'delta' %}
+                    delete from {{ target }}
+                    where pair = '{{ validate_pair(pair) }}' and partition_month = date '{{ month }}'
+                    {%- else %}
+                    alter table {{ target }} drop if exists
+                    partition (pair = '{{ validate_pair(pair) }}', partition_month = date '{{ month }}')
+                    {%- endif %}
+                {%- endcall %}
+            {%- endfor -%}
+        {%- endfor -%}
+        {% call statement('main') -%}
+            insert into {{ target }}
+{{ model_rows }}
+        {%- endcall %}
+    {%- else -%}
+        {%- if existing is not none and (file_format != 'delta' or not existing.is_delta) -%}
+            {% do adapter.drop_relation(existing) %}
+        {%- endif -%}
+        {% call statement('main') -%}
+            {{ 'create or replace table' if file_format == 'delta' else 'create table' }} {{ target }}
+            using {{ file_format }}
+            partitioned by (pair, {{ spark_partition_column() }})
+            as
+{{ model_rows }}
+        {%- endcall %}
+    {%- endif -%}
+
+    {{ run_hooks(post_hooks) }}
+    {{ return({'relations': [target]}) }}
+{% endmaterialization %}
+
+
+{% macro spark_partition_column() -%}
+    {#- the extra column a Spark feature table is partitioned by, beside pair -#}
+    {{ return('partition_month') }}
+{%- endmacro %}
+
+
+{% macro spark_partitioned_select(model_sql) -%}
+    {#- The model's rows in the table's column order: its columns (pair and ts_utc required,
+        any partition column it passed through from a parent dropped), then pair and
+        partition_month, the partition columns, which Spark keeps last. -#}
+    {%- set names = [] -%}
+    {%- if execute -%}
+        {%- for name in get_columns_in_query(model_sql) -%}
+            {%- if not modules.re.match('^[a-z_][a-z0-9_]*$', name) -%}
+                {{ exceptions.raise_compiler_error('unexpected column name ' ~ name ~ ' in ' ~ this) }}
+            {%- endif -%}
+            {%- if name not in ('pair', spark_partition_column()) -%}{%- do names.append(name) -%}{%- endif -%}
+        {%- endfor -%}
+        {%- if 'ts_utc' not in names -%}
+            {{ exceptions.raise_compiler_error(this ~ ': a partitioned_table needs pair and ts_utc columns') }}
+        {%- endif -%}
+    {%- endif -%}
+    select
+        {%- for name in names %}
+        model_rows.{{ name }},
+        {%- endfor %}
+        model_rows.pair,
+        {{ month_start('model_rows.ts_utc') }} as {{ spark_partition_column() }}
+    from (
+{{ model_sql }}
+    ) as model_rows
+{%- endmacro %}
+
+
+{#- The PostgreSQL partition-tree steps have no meaning elsewhere: a Spark table's partitions
+    appear with their rows. (dbt resolves every dispatch at parse time, so each needs a
+    fallback on other adapters.) -#}
+{% macro default__bqx_ensure_partitions(parent, pair, months) -%}
+    {{ exceptions.raise_compiler_error("bqx_ensure_partitions is PostgreSQL's partition tree; " ~ adapter.type() ~ " partitions by column values") }}
+{%- endmacro %}
+
+{% macro default__bqx_swap_partition_tree(fresh, target, months) -%}
+    {{ exceptions.raise_compiler_error("bqx_swap_partition_tree is PostgreSQL's partition tree; " ~ adapter.type() ~ " replaces the table") }}
+{%- endmacro %}
