@@ -91,6 +91,7 @@ def _period_ends(train_end: str | None, validation_end: str | None) -> dict[str,
 
 POSTGRES_TARGET = "postgres"
 SPARK_SESSION_TARGET = "spark"  # dbt-spark `method: session`, Spark inside the dbt process
+SPARK_LOG_CONFIG = Path(__file__).with_name("spark_log4j2.properties")
 
 
 def dbt_target(target: str | None = None) -> str:
@@ -144,6 +145,9 @@ def dbt_env(settings: Settings, target: str | None = None) -> dict[str, str]:
         spark.home.mkdir(parents=True, exist_ok=True)
         env["BQX_SPARK_HOME"] = str(spark.home)
         env["BQX_SPARK_RAW_PATH"] = spark.raw
+        env.setdefault(
+            "BQX_SPARK_JAVA_OPTIONS", f"-Dlog4j2.configurationFile=file:{SPARK_LOG_CONFIG}"
+        )
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     # compiled SQL, run results and logs under BQX_HOME: concurrent runs never collide
     env["DBT_TARGET_PATH"] = str(dbt_target_dir(settings, chosen))

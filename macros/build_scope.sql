@@ -50,7 +50,7 @@
 
 {% macro raw_bars_relation() -%}
     {#- raw.m1_bars, the one raw table (DESIGN.md), for macros that run outside a model's refs -#}
-    {{ return(api.Relation.create(database=target.database, schema='raw', identifier='m1_bars', type='table')) }}
+    {{ return(api.Relation.create(database=target.get('database'), schema='raw', identifier='m1_bars', type='table')) }}
 {%- endmacro %}
 
 {% macro months_to_build() -%}

@@ -21,10 +21,6 @@
     {#- ts_utc, corr_<W> for W in sister_corr_windows(): the rolling correlation of the bqx of
         pairs x and y over their last W joint minutes, from running sums within `partition`
         (the two pairs' segments) -#}
-    {{ adapter.dispatch('sister_correlation_of_couple', 'bqx')(x, y, partition) }}
-{%- endmacro %}
-
-{% macro default__sister_correlation_of_couple(x, y, partition) -%}
     select
         ts_utc,
         {%- for w in sister_corr_windows() %}
@@ -65,6 +61,7 @@
 {%- endmacro %}
 
 
+
 {% macro sister_correlation_columns(rows=none, absent=[]) -%}
     {#- sister_<NN>_corr_<W> for the 12 sister ranks and sister_corr_windows(): pivoted from
         `rows` (one row per sister_rank with corr_<W>), 0 for the ranks in `absent` (sisters
@@ -81,22 +78,92 @@
     {{ columns | join(',\n        ') }}
 {%- endmacro %}
 
-{% macro sister_couples_cte(couples, partition) -%}
-    {#- Written right after `with`: CTEs shared by the couples, if the engine wants them.
-        PostgreSQL computes each couple in its own CTE from the two pairs' partitions (an
-        index range each), so nothing is shared. Spark would plan one join, window and
-        shuffle per couple (168 for the full universe, hundreds of stages and sort buffers in
-        one query), so it computes every couple in one join and one window pass instead, and
-        each couple's CTE reads its rows. -#}
-    {{ return(adapter.dispatch('sister_couples_cte', 'bqx')(couples, partition)) }}
+
+{% macro sister_correlation_ctes(scope, sisters, present, couples, partition) -%}
+    {#- The CTEs of model sister_correlation after `with`, ending in `final` (pair, ts_utc,
+        sister_NN_corr_W). `present`: pairs with bars; `couples`: the unordered sister
+        couples [x, y] (x < y) of the pairs in `scope`. -#}
+    {{ return(adapter.dispatch('sister_correlation_ctes', 'bqx')(scope, sisters, present, couples, partition)) }}
 {%- endmacro %}
 
-{% macro default__sister_couples_cte(couples, partition) -%}{%- endmacro %}
+{% macro default__sister_correlation_ctes(scope, sisters, present, couples, partition) -%}
+{%- for x, y in couples %}
+{{ couple_cte(x, y) }} as {{ computed_once() }} (
+    {{ sister_correlation_of_couple(x, y, partition) }}
+),
+{%- endfor %}
 
-{% macro spark__sister_couples_cte(couples, partition) -%}
+{%- for pair in scope %}
+
+{%- set absent = sisters.get(pair, []) | rejectattr(1, 'in', present) | map(attribute=0) | list %}
+{{ 'correlations_' ~ pair | lower }} as (
+    select
+        {{ sql_cast("'" ~ pair ~ "'", 'text') }} as pair,
+        by_sister.ts_utc,
+        {{ sister_correlation_columns('by_sister', absent) }}
+    from (
+        {%- for rank, sister in sisters.get(pair, []) if rank not in absent %}
+        select
+            {{ rank }} as sister_rank,
+            ts_utc,
+            {%- for w in sister_corr_windows() %}
+            corr_{{ w }}{{ "," if not loop.last }}
+            {%- endfor %}
+        from {{ couple_cte(*([pair, sister] | sort)) }}
+        {{ "union all" if not loop.last }}
+        {%- else %}
+        {#- no sister has bars: the pair's own minutes, every correlation 0 #}
+        select
+            {{ sql_cast('null', 'integer') }} as sister_rank,
+            ts_utc,
+            {%- for w in sister_corr_windows() %}
+            {{ sql_cast('null', 'float8') }} as corr_{{ w }}{{ "," if not loop.last }}
+            {%- endfor %}
+        from {{ ref('int_m1_series') }}
+        where pair = '{{ pair }}' and bqx_60 is not null
+        {%- endfor %}
+    ) as by_sister
+    where {{ ts_in_scope('by_sister.ts_utc') }}
+    group by by_sister.ts_utc
+    having count(by_sister.corr_{{ sister_corr_windows() | max }}) = {{ 12 - absent | length }}
+),
+{%- endfor %}
+
+final as (
+    {%- for pair in scope %}
+    select * from {{ 'correlations_' ~ pair | lower }}
+    {{ "union all" if not loop.last }}
+    {%- else %}
+    {#- no bars at all yet: the table's shape, empty #}
+    select
+        {{ sql_cast('null', 'text') }} as pair,
+        {{ sql_cast('null', 'timestamptz') }} as ts_utc,
+        {{ sister_correlation_columns() }}
+    where false
+    {%- endfor %}
+)
+{%- endmacro %}
+
+{% macro spark__sister_correlation_ctes(scope, sisters, present, couples, partition) -%}
+    {#- Spark inlines every CTE into each reader and plans each couple as its own join, window
+        and shuffle: PostgreSQL's form (one CTE per couple, one per pair reading 12 of them)
+        becomes hundreds of stages recomputing the couples. Here every couple is computed in
+        one join and one window pass, read once, turned into both directions (pair, sister)
+        and pivoted by one aggregate. Same rows and values, same rules for absent sisters. -#}
+    {%- set all_partition = 'pair_x, pair_y, ' ~ partition %}
+    {%- set expected, absent_pairs, lonely = {}, {}, [] %}
+    {%- for pair in scope %}
+        {%- set absent = [] %}
+        {%- for rank, sister in sisters.get(pair, []) if sister not in present %}
+            {%- do absent.append(rank) %}
+            {%- do absent_pairs.setdefault(rank, []).append(validate_pair(pair)) %}
+        {%- endfor %}
+        {%- do expected.update({validate_pair(pair): 12 - absent | length}) %}
+        {%- if (sisters.get(pair, []) | length) == (absent | length) %}{% do lonely.append(pair) %}{% endif %}
+    {%- endfor %}
+    {%- set longest = sister_corr_windows() | max %}
     {%- if couples %}
-{%- set all_partition = 'pair_x, pair_y, ' ~ partition %}
-all_couples as (
+couple_correlations as (
     select
         pair_x,
         pair_y,
@@ -130,8 +197,8 @@ all_couples as (
             ('{{ validate_pair(x) }}', '{{ validate_pair(y) }}'){{ "," if not loop.last }}
             {%- endfor %}
         ) as c (pair_x, pair_y)
-        inner join {{ ref('int_m1_series') }} as a on a.pair = c.pair_x
-        inner join {{ ref('int_m1_series') }} as b on b.pair = c.pair_y and a.ts_utc = b.ts_utc
+        inner join {{ ref('int_m1_series') }} as a on c.pair_x = a.pair
+        inner join {{ ref('int_m1_series') }} as b on c.pair_y = b.pair and a.ts_utc = b.ts_utc
         where
             a.bqx_60 is not null
             and b.bqx_60 is not null
@@ -144,14 +211,81 @@ all_couples as (
     ) as running
 ),
     {%- endif %}
-{%- endmacro %}
 
-{% macro spark__sister_correlation_of_couple(x, y, partition) -%}
+directed as (
+    {%- for pair in lonely %}
+    {#- no sister has bars: the pair's own minutes, every correlation 0 #}
     select
+        '{{ validate_pair(pair) }}' as pair,
+        {{ sql_cast('null', 'text') }} as sister,
         ts_utc,
         {%- for w in sister_corr_windows() %}
-        corr_{{ w }}{{ "," if not loop.last }}
+        {{ sql_cast('null', 'float8') }} as corr_{{ w }}{{ "," if not loop.last }}
         {%- endfor %}
-    from all_couples
-    where pair_x = '{{ validate_pair(x) }}' and pair_y = '{{ validate_pair(y) }}'
+    from {{ ref('int_m1_series') }}
+    where pair = '{{ validate_pair(pair) }}' and bqx_60 is not null
+    union all
+    {%- endfor %}
+    {%- if couples %}
+    select
+        case when d.direction = 0 then c.pair_x else c.pair_y end as pair,
+        case when d.direction = 0 then c.pair_y else c.pair_x end as sister,
+        c.ts_utc,
+        {%- for w in sister_corr_windows() %}
+        c.corr_{{ w }}{{ "," if not loop.last }}
+        {%- endfor %}
+    from couple_correlations as c
+    cross join (values (0), (1)) as d (direction)
+    {%- else %}
+    select
+        {{ sql_cast('null', 'text') }} as pair,
+        {{ sql_cast('null', 'text') }} as sister,
+        {{ sql_cast('null', 'timestamptz') }} as ts_utc,
+        {%- for w in sister_corr_windows() %}
+        {{ sql_cast('null', 'float8') }} as corr_{{ w }}{{ "," if not loop.last }}
+        {%- endfor %}
+    where false
+    {%- endif %}
+),
+
+by_sister as (
+    select
+        d.pair,
+        s.sister_rank,
+        d.ts_utc,
+        {%- for w in sister_corr_windows() %}
+        d.corr_{{ w }}{{ "," if not loop.last }}
+        {%- endfor %}
+    from directed as d
+    left join {{ ref('sister_pairs') }} as s on d.pair = s.pair and d.sister = s.sister
+    where
+        d.pair in ({% for pair in scope %}'{{ validate_pair(pair) }}'{{ ", " if not loop.last }}{% else %}null{% endfor %})
+        and {{ ts_in_scope('d.ts_utc') }}
+),
+
+final as (
+    select
+        pair,
+        ts_utc,
+        {%- for rank in range(1, 13) %}
+        {%- set outer_loop = loop %}
+        {%- for w in sister_corr_windows() %}
+        {%- set value = 'max(case when sister_rank = ' ~ rank ~ ' then corr_' ~ w ~ ' end)' %}
+        {%- if rank in absent_pairs %}
+        case when pair in ('{{ absent_pairs[rank] | join("', '") }}') then coalesce({{ value }}, 0) else {{ value }} end
+        {%- else %}
+        {{ value }}
+        {%- endif %}
+            as sister_{{ '%02d' % rank }}_corr_{{ w }}{{ "," if not (loop.last and outer_loop.last) }}
+        {%- endfor %}
+        {%- endfor %}
+    from by_sister
+    group by pair, ts_utc
+    having count(corr_{{ longest }}) = case pair
+        {%- for pair, n in expected | dictsort %}
+        when '{{ pair }}' then {{ n }}
+        {%- endfor %}
+        else -1
+    end
+)
 {%- endmacro %}

@@ -58,8 +58,9 @@
 {% macro spark__interval_of(count, unit) -%}interval {{ count }} {{ unit }}s{%- endmacro %}
 
 {% macro ts_literal(text) -%}
-    {#- a UTC instant, text 'YYYY-MM-DD HH:MM:SS+00' -#}
-    {%- if execute and not modules.re.match('^\d{4}-\d{2}-\d{2}( \d{2}:\d{2}(:\d{2})?)?(\+00)?$', text | string) -%}
+    {#- a UTC instant, text 'YYYY-MM-DD HH:MM:SS+00' (the date may be month_placeholder()) -#}
+    {%- set day = '(\d{4}-\d{2}-\d{2}|' ~ month_placeholder() ~ ')' -%}
+    {%- if execute and not modules.re.match('^' ~ day ~ '( \d{2}:\d{2}(:\d{2})?)?(\+00)?$', text | string) -%}
         {{ exceptions.raise_compiler_error("ts_literal: expected 'YYYY-MM-DD HH:MM:SS+00', got '" ~ text ~ "'") }}
     {%- endif -%}
     {{ return(adapter.dispatch('ts_literal', 'bqx')(text)) }}

@@ -5,7 +5,9 @@
 
     Full build: the table is created anew from the model's query (parquet: dropped first;
     delta: `create or replace`, so readers keep the old version until the new one commits).
-    Spark writes every (pair, month) directory in one pass, all months at once.
+    Spark writes every (pair, month) directory in one pass, all months at once; a model with
+    config(build_by_month=true) is run once per month instead (month_placeholder() replaced,
+    the first month creating the table, the others inserted), as on PostgreSQL.
     Partial build (vars month_from/month_to and/or pairs): the (pair, month) partitions in
     scope are dropped (delta: deleted) and the model's rows for them inserted. Not atomic on
     parquet; delta makes each statement a transaction.
@@ -21,41 +23,61 @@
         {{ exceptions.raise_compiler_error("partitioned_table on Spark supports file_format parquet or delta, not '" ~ file_format ~ "'") }}
     {%- endif -%}
     {%- set partial = is_partial_build() and existing is not none -%}
-    {%- set model_rows = spark_partitioned_select(sql) -%}
+    {%- set by_month = config.get('build_by_month', false) -%}
+    {%- set months = months_to_build() if (partial or by_month) else [] -%}
+    {#- one piece of SQL per month for build_by_month models (the placeholder replaced, as on
+        PostgreSQL: a statement holds one month), else the whole query -#}
+    {%- set columns = model_columns(sql_of_piece(sql, (months or ['1970-01-01'])[0])) -%}
+    {%- set pieces = [] -%}
+    {%- for month in (months if by_month else [none]) -%}
+        {%- do pieces.append(spark_partitioned_select(sql_of_piece(sql, month), columns)) -%}
+    {%- endfor -%}
+    {%- if not pieces -%}
+        {#- no bars yet: the table's shape, from a month without rows -#}
+        {%- do pieces.append(spark_partitioned_select(sql_of_piece(sql, '1970-01-01'), columns)) -%}
+    {%- endif -%}
+    {%- for piece in pieces if month_placeholder() in piece -%}
+        {{ exceptions.raise_compiler_error(this ~ ": month placeholder left in the SQL (build_by_month is not set?)") }}
+    {%- endfor -%}
 
     {{ run_hooks(pre_hooks) }}
 
     {%- if partial -%}
-        {%- set months = months_to_build() -%}
         {%- for pair in pairs_in_scope() -%}
             {%- for month in months -%}
                 {% call statement('empty_' ~ pair ~ '_' ~ loop.index) -%}
                     {%- if file_format == 'delta' %}
                     delete from {{ target }}
-                    where pair = '{{ validate_pair(pair) }}' and partition_month = date '{{ month }}'
+                    where pair = '{{ validate_pair(pair) }}' and {{ spark_partition_column() }} = date '{{ month }}'
                     {%- else %}
                     alter table {{ target }} drop if exists
-                    partition (pair = '{{ validate_pair(pair) }}', partition_month = date '{{ month }}')
+                    partition (pair = '{{ validate_pair(pair) }}', {{ spark_partition_column() }} = date '{{ month }}')
                     {%- endif %}
                 {%- endcall %}
             {%- endfor -%}
         {%- endfor -%}
-        {% call statement('main') -%}
-            insert into {{ target }}
-{{ model_rows }}
-        {%- endcall %}
     {%- else -%}
         {%- if existing is not none and (file_format != 'delta' or not existing.is_delta) -%}
             {% do adapter.drop_relation(existing) %}
         {%- endif -%}
-        {% call statement('main') -%}
+        {% call statement('create') -%}
             {{ 'create or replace table' if file_format == 'delta' else 'create table' }} {{ target }}
             using {{ file_format }}
             partitioned by (pair, {{ spark_partition_column() }})
             as
-{{ model_rows }}
+{{ pieces[0] }}
         {%- endcall %}
     {%- endif -%}
+    {%- for piece in (pieces if partial else pieces[1:]) %}
+        {% call statement('insert_' ~ loop.index) -%}
+            insert into {{ target }}
+{{ piece }}
+        {%- endcall %}
+    {%- endfor %}
+    {#- dbt reports the last statement; a table always has one -#}
+    {% call statement('main') -%}
+        select count(*) as rows_written from {{ target }}
+    {%- endcall %}
 
     {{ run_hooks(post_hooks) }}
     {{ return({'relations': [target]}) }}
@@ -68,10 +90,9 @@
 {%- endmacro %}
 
 
-{% macro spark_partitioned_select(model_sql) -%}
-    {#- The model's rows in the table's column order: its columns (pair and ts_utc required,
-        any partition column it passed through from a parent dropped), then pair and
-        partition_month, the partition columns, which Spark keeps last. -#}
+{% macro model_columns(model_sql) -%}
+    {#- The model's columns but pair and any partition column it passed through from a parent
+        (checked names; ts_utc required) -#}
     {%- set names = [] -%}
     {%- if execute -%}
         {%- for name in get_columns_in_query(model_sql) -%}
@@ -84,6 +105,13 @@
             {{ exceptions.raise_compiler_error(this ~ ': a partitioned_table needs pair and ts_utc columns') }}
         {%- endif -%}
     {%- endif -%}
+    {{ return(names) }}
+{%- endmacro %}
+
+
+{% macro spark_partitioned_select(model_sql, names) -%}
+    {#- The model's rows in the table's column order: `names`, then pair and partition_month,
+        the partition columns, which Spark keeps last. -#}
     select
         {%- for name in names %}
         model_rows.{{ name }},

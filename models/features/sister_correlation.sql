@@ -37,60 +37,6 @@
 {%- set partition = 'segment_x, segment_y' %}
 
 with
-{%- for x, y in couples %}
-{{ couple_cte(x, y) }} as {{ computed_once() }} (
-    {{ sister_correlation_of_couple(x, y, partition) }}
-),
-{%- endfor %}
-
-{%- for pair in scope %}
-
-{%- set absent = sisters.get(pair, []) | rejectattr(1, 'in', present) | map(attribute=0) | list %}
-{{ 'correlations_' ~ pair | lower }} as (
-    select
-        {{ sql_cast("'" ~ pair ~ "'", 'text') }} as pair,
-        by_sister.ts_utc,
-        {{ sister_correlation_columns('by_sister', absent) }}
-    from (
-        {%- for rank, sister in sisters.get(pair, []) if rank not in absent %}
-        select
-            {{ rank }} as sister_rank,
-            ts_utc,
-            {%- for w in sister_corr_windows() %}
-            corr_{{ w }}{{ "," if not loop.last }}
-            {%- endfor %}
-        from {{ couple_cte(*([pair, sister] | sort)) }}
-        {{ "union all" if not loop.last }}
-        {%- else %}
-        {#- no sister has bars: the pair's own minutes, every correlation 0 #}
-        select
-            {{ sql_cast('null', 'integer') }} as sister_rank,
-            ts_utc,
-            {%- for w in sister_corr_windows() %}
-            {{ sql_cast('null', 'float8') }} as corr_{{ w }}{{ "," if not loop.last }}
-            {%- endfor %}
-        from {{ ref('int_m1_series') }}
-        where pair = '{{ pair }}' and bqx_60 is not null
-        {%- endfor %}
-    ) as by_sister
-    where {{ ts_in_scope('by_sister.ts_utc') }}
-    group by by_sister.ts_utc
-    having count(by_sister.corr_{{ sister_corr_windows() | max }}) = {{ 12 - absent | length }}
-),
-{%- endfor %}
-
-final as (
-    {%- for pair in scope %}
-    select * from {{ 'correlations_' ~ pair | lower }}
-    {{ "union all" if not loop.last }}
-    {%- else %}
-    {#- no bars at all yet: the table's shape, empty #}
-    select
-        {{ sql_cast('null', 'text') }} as pair,
-        {{ sql_cast('null', 'timestamptz') }} as ts_utc,
-        {{ sister_correlation_columns() }}
-    where false
-    {%- endfor %}
-)
+{{ sister_correlation_ctes(scope, sisters, present, couples, partition) }}
 
 select * from final

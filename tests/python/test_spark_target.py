@@ -22,6 +22,8 @@ from bqx.synth import SynthConfig, write_market
 
 from .conftest import BASE_TABLES, CROSS_PAIR_TABLES, PLANTED_LEAD_LAGS, count
 
+pytestmark = pytest.mark.spark  # runs in `make test`; `pytest -m "not spark"` leaves it out
+
 # Four currencies, six pairs: every pair has four sisters here, and two planted lead-lag links
 # fill slots. Four days across a month boundary, so tables have two month partitions.
 SPARK_PAIRS = ("EURUSD", "GBPUSD", "EURGBP", "USDJPY", "EURJPY", "GBPJPY")
@@ -49,7 +51,9 @@ def _spark_available() -> None:
 
 
 def _plant_links(conn) -> None:
-    links = [link for link in PLANTED_LEAD_LAGS if link[0] in SPARK_PAIRS and link[1] in SPARK_PAIRS]
+    links = [
+        link for link in PLANTED_LEAD_LAGS if link[0] in SPARK_PAIRS and link[1] in SPARK_PAIRS
+    ]
     assert len(links) >= 2
     with conn, conn.cursor() as cur:
         cur.execute(
@@ -67,7 +71,14 @@ def _plant_links(conn) -> None:
             cur.execute(
                 "insert into bqx.lead_lag_relationships values "
                 "(%s, %s, %s, 50.0, 1e-12, 1e-10, %s, %s, %s)",
-                (leader, follower, lag, effect, f"{SPARK_START} 00:00+00", f"{SPARK_TRAIN_END} 00:00+00"),
+                (
+                    leader,
+                    follower,
+                    lag,
+                    effect,
+                    f"{SPARK_START} 00:00+00",
+                    f"{SPARK_TRAIN_END} 00:00+00",
+                ),
             )
 
 
@@ -129,8 +140,12 @@ def differences(pg: pd.DataFrame, spark: pd.DataFrame, keys: list[str]) -> dict[
     problems: dict[str, str] = {}
     if set(pg.columns) != set(spark.columns):
         return {"columns": f"postgres {sorted(pg.columns)} vs spark {sorted(spark.columns)}"}
-    for frame in (pg, spark):
-        frame["ts_utc"] = pd.to_datetime(frame["ts_utc"], utc=True)
+    for frame in (pg, spark):  # instants in UTC at one resolution on both sides
+        for column in frame.columns:
+            if column == "ts_utc" or pd.api.types.is_datetime64_any_dtype(frame[column]):
+                frame[column] = pd.to_datetime(frame[column], utc=True).astype(
+                    "datetime64[us, UTC]"
+                )
     merged = pg.merge(spark, on=keys, how="outer", suffixes=("_pg", "_spark"), indicator=True)
     only = merged["_merge"].value_counts()
     if only.get("left_only", 0) or only.get("right_only", 0):
