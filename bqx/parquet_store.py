@@ -86,6 +86,17 @@ class ExportResult:
     pairs: list[str] = field(default_factory=list)
 
 
+def _arrow_table(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
+    """`frame` as an arrow table of `schema`; instants as naive UTC values (the pandas 3 way)."""
+    columns = []
+    for field_ in schema:
+        values = frame[field_.name]
+        if pa.types.is_timestamp(field_.type):
+            values = pd.to_datetime(values, utc=True).dt.tz_convert(None).to_numpy()
+        columns.append(pa.array(values, type=field_.type, from_pandas=True))
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
 def _month_of(ts: pd.Series) -> pd.Series:
     return ts.dt.tz_convert("UTC").dt.strftime("%Y-%m-01")
 
@@ -95,14 +106,13 @@ def write_partition(store: ParquetStore, pair: str, month: str, bars: pd.DataFra
     target = store.partition_dir(pair, month)
     target.mkdir(parents=True, exist_ok=True)
     frame = bars.sort_values("ts_utc")[BAR_SCHEMA.names]
-    table = pa.Table.from_pandas(frame, schema=BAR_SCHEMA, preserve_index=False)
-    pq.write_table(table, target / f"{name}.parquet")
+    pq.write_table(_arrow_table(frame, BAR_SCHEMA), target / f"{name}.parquet")
 
 
-def read_partition(store: ParquetStore, pair: str, month: str, skip: str = "") -> pd.DataFrame:
-    """Bars already stored in a (pair, month) partition, except file `skip`.parquet."""
+def read_partition(store: ParquetStore, pair: str, month: str) -> pd.DataFrame:
+    """Bars already stored in a (pair, month) partition."""
     folder = store.partition_dir(pair, month)
-    files = sorted(p for p in folder.glob("*.parquet") if p.stem != skip) if folder.exists() else []
+    files = sorted(folder.glob("*.parquet")) if folder.exists() else []
     if not files:
         return pd.DataFrame(columns=BAR_SCHEMA.names)
     return pd.concat([pq.read_table(f, schema=BAR_SCHEMA).to_pandas() for f in files])
@@ -117,16 +127,16 @@ def ingest_file_to_parquet(
     tz: str | None = None,
 ) -> IngestResult:
     """Parse one bar file and write its good bars into the store, one file per (pair, month)
-    named after the file's content hash (re-ingesting it rewrites the same files: nothing is
-    added). A bar already stored by another file counts as a duplicate when equal and is
-    quarantined as duplicate_conflict when not, as in raw.m1_bars."""
+    named after the file's content hash. A bar already stored (by this file or another)
+    counts as a duplicate when equal and is quarantined as duplicate_conflict when not, as in
+    raw.m1_bars, so re-ingesting a file adds nothing."""
     parsed = parse_file(path, file_format=file_format, pair=pair, tz=tz)
     bars = parsed.bars.copy()
     bars["source"] = parsed.source
     rejected = [parsed.rejected]
     loaded = duplicates = 0
     for (bar_pair, month), group in bars.groupby(["pair", _month_of(bars["ts_utc"])]):
-        stored = read_partition(store, bar_pair, month, skip=parsed.sha256)
+        stored = read_partition(store, bar_pair, month)
         merged = group.merge(stored, on="ts_utc", how="left", suffixes=("", "_stored"))
         seen = merged["source_stored"].notna().to_numpy()
         same = (
@@ -209,7 +219,6 @@ def export_from_postgres(
                 (pair, f"{month} 00:00+00", f"{month} 00:00+00"),
             )
             frame = pd.DataFrame(cur.fetchall(), columns=BAR_SCHEMA.names)
-        frame["ts_utc"] = pd.to_datetime(frame["ts_utc"], utc=True)
         write_partition(store, pair, month, frame, "part-0")
         result.partitions += 1
         result.rows += len(frame)
@@ -226,10 +235,7 @@ def _export_lead_lag(conn: psycopg2.extensions.connection, store: ParquetStore) 
             return None
         cur.execute(f"select {', '.join(LEAD_LAG_SCHEMA.names)} from bqx.lead_lag_relationships")
         frame = pd.DataFrame(cur.fetchall(), columns=LEAD_LAG_SCHEMA.names)
-    for column in ("train_start", "train_end"):
-        frame[column] = pd.to_datetime(frame[column], utc=True)
     shutil.rmtree(store.lead_lag_dir, ignore_errors=True)
     store.lead_lag_dir.mkdir(parents=True)
-    table = pa.Table.from_pandas(frame, schema=LEAD_LAG_SCHEMA, preserve_index=False)
-    pq.write_table(table, store.lead_lag_dir / "part-0.parquet")
+    pq.write_table(_arrow_table(frame, LEAD_LAG_SCHEMA), store.lead_lag_dir / "part-0.parquet")
     return len(frame)

@@ -7,15 +7,6 @@
 
 {%- for model, width in expected.items() %}
 {%- set relation = ref(model) %}
-select
-    '{{ model }}' as model_name,
-    {{ width }} as expected_features,
-    count(*) as feature_columns
-from information_schema.columns
-where
-    table_schema = '{{ relation.schema }}'
-    and table_name = '{{ relation.identifier }}'
-    and column_name not in ('pair', 'ts_utc')
-having count(*) <> {{ width }}
+{{ feature_width_check(relation, model, width) }}
 {{ "union all" if not loop.last }}
 {%- endfor %}

@@ -30,9 +30,8 @@ SPARK_PAIRS = ("EURUSD", "GBPUSD", "EURGBP", "USDJPY", "EURJPY", "GBPJPY")
 SPARK_START = date(2024, 1, 28)  # a Sunday
 SPARK_DAYS = 5
 SPARK_TRAIN_END = "2024-01-31"
-SELECTION = ["+ml_feature_matrix", "+ml_cross_pair_features"]
 INTERMEDIATE_TABLES = ["int_m1_grid_filled", "int_m1_series"]
-FEATURE_TABLES = INTERMEDIATE_TABLES + BASE_TABLES + CROSS_PAIR_TABLES
+FEATURE_TABLES = INTERMEDIATE_TABLES + BASE_TABLES + CROSS_PAIR_TABLES + ["ml_targets"]
 RELATIVE_TOLERANCE = 1e-6
 # values this close to 0 on both engines are equal (a relative error is meaningless there)
 ZERO = 1e-12
@@ -90,23 +89,26 @@ def both_builds(make_settings, tmp_path_factory):
     market = tmp_path_factory.mktemp("spark_market")
     write_market(SynthConfig(start=SPARK_START, days=SPARK_DAYS, pairs=SPARK_PAIRS, seed=5), market)
     conn = db.connect(settings)
-    ingest_files(conn, [market])
-    _plant_links(conn)
-    scope = BuildScope.parse(train_end=SPARK_TRAIN_END)
-    assert run_dbt(settings, ["build", "--select", *SELECTION], scope=scope) == 0, "postgres build"
+    try:
+        ingest_files(conn, [market])
+        _plant_links(conn)
+        scope = BuildScope.parse(train_end=SPARK_TRAIN_END)
+        assert run_dbt(settings, ["build"], scope=scope) == 0, "postgres build"
 
-    store = ParquetStore(Path(SparkPaths.of(settings).raw))
-    exported = export_from_postgres(conn, store)
-    assert exported.rows == count(conn, "select count(*) from raw.m1_bars")
-    assert exported.lead_lag_rows == count(conn, "select count(*) from bqx.lead_lag_relationships")
-    with pytest.MonkeyPatch.context() as env:
-        for key, value in SPARK_ENV.items():
-            env.setenv(key, value)
-        assert run_dbt(settings, ["seed"], target="spark") == 0, "spark seed"
-        code = run_dbt(settings, ["build", "--select", *SELECTION], scope=scope, target="spark")
-        assert code == 0, "spark build (see the dbt log under BQX_HOME/dbt/logs)"
-    yield settings, conn
-    conn.close()
+        store = ParquetStore(Path(SparkPaths.of(settings).raw))
+        exported = export_from_postgres(conn, store)
+        assert exported.rows == count(conn, "select count(*) from raw.m1_bars")
+        assert exported.lead_lag_rows == count(
+            conn, "select count(*) from bqx.lead_lag_relationships"
+        )
+        with pytest.MonkeyPatch.context() as env:
+            for key, value in SPARK_ENV.items():
+                env.setenv(key, value)
+            code = run_dbt(settings, ["build"], scope=scope, target="spark")
+            assert code == 0, "spark build (see the dbt log under BQX_HOME/dbt/logs)"
+        yield settings, conn
+    finally:
+        conn.close()
     shutil.rmtree(SparkPaths.of(settings).home, ignore_errors=True)
 
 
