@@ -316,13 +316,15 @@ def build(
     ] = None,
 ):
     """Run the dbt build (models + tests) against the configured database."""
-    from bqx.dbt_runner import BuildScope, run_dbt
+    from bqx.dbt_runner import BuildScope, check_spark_raw, dbt_target, run_dbt
 
     scope = BuildScope.parse(
         pairs=pairs, months=months, train_end=train_end, validation_end=validation_end
     )
     args = ["build", *(["--select", select] if select else [])]
-    code = run_dbt(Settings.from_env(), args, scope=scope, target=target)
+    settings = Settings.from_env()
+    check_spark_raw(settings, dbt_target(target))
+    code = run_dbt(settings, args, scope=scope, target=target)
     if code != 0:
         raise typer.Exit(code)
 

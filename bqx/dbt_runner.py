@@ -132,6 +132,19 @@ def check_spark_session() -> None:
         )
 
 
+def check_spark_raw(settings: Settings, target: str) -> None:
+    """Before a local Spark build: the parquet bars must be there (a cluster path is not
+    checked from here)."""
+    if target != SPARK_SESSION_TARGET:
+        return
+    raw = SparkPaths.of(settings).raw
+    if "://" not in raw and not any(Path(raw, "m1_bars").glob("pair=*/*/*.parquet")):
+        raise BqxUserError(
+            f"no parquet bars under {raw}/m1_bars: run `bqx ingest PATH --to parquet` "
+            "or `bqx export-parquet` first"
+        )
+
+
 def dbt_env(settings: Settings, target: str | None = None) -> dict[str, str]:
     chosen = dbt_target(target)
     env = dict(os.environ)

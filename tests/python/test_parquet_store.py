@@ -73,3 +73,12 @@ def test_a_missing_java_is_one_clear_user_error(monkeypatch):
     monkeypatch.delenv("JAVA_HOME", raising=False)
     with pytest.raises(BqxUserError, match="needs Java 17"):
         check_spark_session()
+
+
+def test_a_spark_build_without_parquet_bars_is_one_clear_user_error(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("BQX_HOME", str(tmp_path))
+    monkeypatch.delenv("BQX_SPARK_RAW_PATH", raising=False)
+    monkeypatch.delenv("BQX_SPARK_HOME", raising=False)
+    run = CliRunner().invoke(app, ["build", "--target", "spark"])
+    assert run.exit_code == 1
+    assert "no parquet bars under" in run.output and "Traceback" not in run.output
