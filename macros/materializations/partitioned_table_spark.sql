@@ -28,13 +28,21 @@
     {#- one piece of SQL per month for build_by_month models (the placeholder replaced, as on
         PostgreSQL: a statement holds one month), else the whole query -#}
     {%- set columns = model_columns(sql_of_piece(sql, (months or ['1970-01-01'])[0])) -%}
+    {#- a partial build writes only the partitions it emptied, whatever its inputs hold -#}
+    {%- set keep = none -%}
+    {%- if partial -%}
+        {%- set keep -%}
+            model_rows.pair in ({% for pair in pairs_in_scope() %}'{{ validate_pair(pair) }}'{{ ", " if not loop.last }}{% endfor %})
+            and {{ month_start('model_rows.ts_utc') }} in ({% for month in months %}date '{{ month }}'{{ ", " if not loop.last }}{% else %}null{% endfor %})
+        {%- endset -%}
+    {%- endif -%}
     {%- set pieces = [] -%}
     {%- for month in (months if by_month else [none]) -%}
-        {%- do pieces.append(spark_partitioned_select(sql_of_piece(sql, month), columns)) -%}
+        {%- do pieces.append(spark_partitioned_select(sql_of_piece(sql, month), columns, keep)) -%}
     {%- endfor -%}
     {%- if not pieces -%}
         {#- no bars yet: the table's shape, from a month without rows -#}
-        {%- do pieces.append(spark_partitioned_select(sql_of_piece(sql, '1970-01-01'), columns)) -%}
+        {%- do pieces.append(spark_partitioned_select(sql_of_piece(sql, '1970-01-01'), columns, keep)) -%}
     {%- endif -%}
     {%- for piece in pieces if month_placeholder() in piece -%}
         {{ exceptions.raise_compiler_error(this ~ ": month placeholder left in the SQL (build_by_month is not set?)") }}
@@ -109,9 +117,9 @@
 {%- endmacro %}
 
 
-{% macro spark_partitioned_select(model_sql, names) -%}
+{% macro spark_partitioned_select(model_sql, names, keep=none) -%}
     {#- The model's rows in the table's column order: `names`, then pair and partition_month,
-        the partition columns, which Spark keeps last. -#}
+        the partition columns, which Spark keeps last; only rows matching `keep` if given. -#}
     select
         {%- for name in names %}
         model_rows.{{ name }},
@@ -121,6 +129,9 @@
     from (
 {{ model_sql }}
     ) as model_rows
+    {%- if keep %}
+    where {{ keep }}
+    {%- endif %}
 {%- endmacro %}
 
 
