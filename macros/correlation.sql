@@ -12,6 +12,34 @@
 {%- endmacro %}
 
 
+{% macro joint_running_sums(x, y) -%}
+    {#- joint_rows and the running sums sum_x, sum_y, sum_xx, sum_yy, sum_xy of x and y over
+        the window named `joint` -#}
+    row_number() over joint as joint_rows,
+            sum({{ x }}) over joint as sum_x,
+            sum({{ y }}) over joint as sum_y,
+            sum({{ x }} * {{ x }}) over joint as sum_xx,
+            sum({{ y }} * {{ y }}) over joint as sum_yy,
+            sum({{ x }} * {{ y }}) over joint as sum_xy
+{%- endmacro %}
+
+{% macro correlations_from_running(partition) -%}
+    {#- corr_<W> for W in sister_corr_windows(): Pearson correlations over the last W joint
+        rows, from the columns of joint_running_sums() within `partition`; null until W joint
+        rows exist -#}
+    {%- for w in sister_corr_windows() %}
+        case when joint_rows >= {{ w }} then
+            {{ pearson_from_sums(
+                window_from_running('sum_x', w, partition),
+                window_from_running('sum_y', w, partition),
+                window_from_running('sum_xx', w, partition),
+                window_from_running('sum_yy', w, partition),
+                window_from_running('sum_xy', w, partition),
+                w) }}
+        end as corr_{{ w }}{{ "," if not loop.last }}
+    {%- endfor %}
+{%- endmacro %}
+
 {% macro couple_cte(x, y) -%}
     {#- name of the CTE holding the correlations of the sister couple (x, y), x < y -#}
     {{ return('couple_' ~ validate_pair(x) | lower ~ '_' ~ validate_pair(y) | lower) }}
@@ -23,28 +51,13 @@
         (the two pairs' segments) -#}
     select
         ts_utc,
-        {%- for w in sister_corr_windows() %}
-        case when joint_rows >= {{ w }} then
-            {{ pearson_from_sums(
-                window_from_running('sum_x', w, partition),
-                window_from_running('sum_y', w, partition),
-                window_from_running('sum_xx', w, partition),
-                window_from_running('sum_yy', w, partition),
-                window_from_running('sum_xy', w, partition),
-                w) }}
-        end as corr_{{ w }}{{ "," if not loop.last }}
-        {%- endfor %}
+        {{ correlations_from_running(partition) }}
     from (
         select
             a.ts_utc,
             a.segment_start_utc as segment_x,
             b.segment_start_utc as segment_y,
-            row_number() over joint as joint_rows,
-            sum(a.bqx_60) over joint as sum_x,
-            sum(b.bqx_60) over joint as sum_y,
-            sum(a.bqx_60 * a.bqx_60) over joint as sum_xx,
-            sum(b.bqx_60 * b.bqx_60) over joint as sum_yy,
-            sum(a.bqx_60 * b.bqx_60) over joint as sum_xy
+            {{ joint_running_sums('a.bqx_60', 'b.bqx_60') }}
         from {{ ref('int_m1_series') }} as a
         inner join {{ ref('int_m1_series') }} as b on a.ts_utc = b.ts_utc
         where
@@ -168,17 +181,7 @@ couple_correlations as (
         pair_x,
         pair_y,
         ts_utc,
-        {%- for w in sister_corr_windows() %}
-        case when joint_rows >= {{ w }} then
-            {{ pearson_from_sums(
-                window_from_running('sum_x', w, all_partition),
-                window_from_running('sum_y', w, all_partition),
-                window_from_running('sum_xx', w, all_partition),
-                window_from_running('sum_yy', w, all_partition),
-                window_from_running('sum_xy', w, all_partition),
-                w) }}
-        end as corr_{{ w }}{{ "," if not loop.last }}
-        {%- endfor %}
+        {{ correlations_from_running(all_partition) }}
     from (
         select
             c.pair_x,
@@ -186,12 +189,7 @@ couple_correlations as (
             a.ts_utc,
             a.segment_start_utc as segment_x,
             b.segment_start_utc as segment_y,
-            row_number() over joint as joint_rows,
-            sum(a.bqx_60) over joint as sum_x,
-            sum(b.bqx_60) over joint as sum_y,
-            sum(a.bqx_60 * a.bqx_60) over joint as sum_xx,
-            sum(b.bqx_60 * b.bqx_60) over joint as sum_yy,
-            sum(a.bqx_60 * b.bqx_60) over joint as sum_xy
+            {{ joint_running_sums('a.bqx_60', 'b.bqx_60') }}
         from (values
             {%- for x, y in couples %}
             ('{{ validate_pair(x) }}', '{{ validate_pair(y) }}'){{ "," if not loop.last }}
