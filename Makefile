@@ -55,6 +55,7 @@ demo: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/sqlfluff lint models --processes 2
 
 pytest: setup browser
@@ -89,18 +90,19 @@ docs: setup
 bench: setup
 	$(BIN)/python -m bench.run_all $(BENCH)
 
-# The online learner as an AWS Lambda (lambda/template.yaml): the code zip holds handler.py,
-# bqx_online/, the bqx glue package and models_ml/feature_stream.py; river, numpy and
+# The online learner as an AWS Lambda (lambda/template.yaml): the code zip holds handler.py and
+# the installed packages bqx_online and bqx core (a non-editable install of this project, minus
+# models_ml, the CLI and the dashboard, which the handler never imports); river, numpy and
 # psycopg2 go in a layer (boto3 is in the Lambda runtime), built for the Lambda's platform.
 LAMBDA_STAGE := $(BQX_HOME)/build/lambda
 lambda-package: setup
-	rm -rf $(LAMBDA_STAGE) dist/lambda.zip && mkdir -p $(LAMBDA_STAGE)/models_ml dist
+	rm -rf $(LAMBDA_STAGE) dist/lambda.zip && mkdir -p $(LAMBDA_STAGE) dist
+	$(BIN)/pip install --quiet --no-deps --no-compile --target $(LAMBDA_STAGE)/site . $(PIP_QUIET)
 	cp lambda/handler.py $(LAMBDA_STAGE)/
-	cp -r lambda/bqx_online bqx $(LAMBDA_STAGE)/
-	cp models_ml/__init__.py models_ml/feature_stream.py $(LAMBDA_STAGE)/models_ml/
-	find $(LAMBDA_STAGE) -name __pycache__ -prune -exec rm -rf {} +
+	cp -r $(LAMBDA_STAGE)/site/bqx $(LAMBDA_STAGE)/site/bqx_online $(LAMBDA_STAGE)/
+	rm -rf $(LAMBDA_STAGE)/site $(LAMBDA_STAGE)/bqx/cli $(LAMBDA_STAGE)/bqx/dashboard
 	cd $(LAMBDA_STAGE) && $(CURDIR)/$(BIN)/python -m zipfile -c $(CURDIR)/dist/lambda.zip \
-	  handler.py bqx_online bqx models_ml
+	  handler.py bqx_online bqx
 	@echo "dist/lambda.zip ($$(du -k dist/lambda.zip | cut -f1) KiB); dependencies: make lambda-layer"
 
 lambda-layer: setup

@@ -32,10 +32,10 @@ from bench.common import (
 )
 from bench.features import run_dbt_timed
 from bqx import db
-from bqx.ingest import ingest_files
+from bqx.ingest.loader import ingest_files
 from bqx.pairs import PAIRS
-from models_ml.autoencoder import AutoencoderConfig, train_autoencoder
-from models_ml.embeddings import EmbedConfig, embed
+from models_ml.autoencoder.embeddings import EmbedConfig, embed
+from models_ml.autoencoder.training import AutoencoderConfig, train_autoencoder
 
 MONTH = os.environ.get("BENCH_AE_PERIOD", "2017-03")
 EMPTY_LEAD_LAGS = """

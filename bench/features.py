@@ -29,7 +29,7 @@ from bench.common import (
 )
 from bqx import db
 from bqx.dbt_runner import dbt_command, dbt_env, dbt_target_dir
-from bqx.ingest import ingest_files
+from bqx.ingest.loader import ingest_files
 from bqx.pairs import PAIRS
 
 MONTH = "2017-03"
@@ -134,7 +134,7 @@ def main() -> dict:
 def cross_pair_stage(settings) -> dict:
     """Stage 2.16 on the same month: split, sister choice and three cross-pair tables, then
     Granger on the train period, then the lead-lag table it feeds (the order of `make demo`)."""
-    from models_ml.granger import GrangerConfig, discover, write_results
+    from models_ml.granger.discovery import GrangerConfig, discover, write_results
 
     out: dict = {}
     out["cross_pair_seconds"] = run_dbt_timed(

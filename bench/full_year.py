@@ -23,7 +23,7 @@ from bench.common import (
 )
 from bqx import db
 from bqx.dbt_runner import dbt_command, dbt_env, dbt_target_dir
-from bqx.ingest import ingest_files
+from bqx.ingest.loader import ingest_files
 from bqx.pairs import PAIRS
 
 

@@ -31,12 +31,12 @@ from bench.common import (
 )
 from bench.features import run_dbt_timed
 from bqx import db
-from bqx.ingest import ingest_files
+from bqx.ingest.loader import ingest_files
 from bqx.pairs import PAIRS
 from bqx.periods import load_periods
-from models_ml.granger import GrangerConfig, discover, load_changes
-from models_ml.granger_report import check_known_links
-from models_ml.granger_stats import lag_design, ordered_pair_tests, standardise
+from models_ml.granger.discovery import GrangerConfig, discover, load_changes
+from models_ml.granger.report import check_known_links
+from models_ml.granger.stats import lag_design, ordered_pair_tests, standardise
 
 MONTH = "2017-03"
 REFERENCE_PAIR = ("GBPUSD", "EURUSD")  # leader, follower

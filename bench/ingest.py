@@ -18,7 +18,7 @@ import pandas as pd
 
 from bench.common import bench_settings, machine, require_real_data
 from bqx import db
-from bqx.ingest import ingest_file
+from bqx.ingest.loader import ingest_file
 
 PAIR = "EURUSD"
 

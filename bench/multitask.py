@@ -31,9 +31,9 @@ from bench.common import (
 from bench.features import run_dbt_timed
 from bqx import db
 from bqx.pairs import PAIRS, parse_pairs
-from models_ml.autoencoder import AutoencoderConfig, train_autoencoder
-from models_ml.embeddings import EmbedConfig, embed
-from models_ml.multitask import MultitaskConfig, train_multitask
+from models_ml.autoencoder.embeddings import EmbedConfig, embed
+from models_ml.autoencoder.training import AutoencoderConfig, train_autoencoder
+from models_ml.multitask.training import MultitaskConfig, train_multitask
 
 PERIOD = os.environ.get("BENCH_MT_PERIOD", "2017-03")
 

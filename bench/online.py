@@ -22,7 +22,7 @@ from bench.common import REPO, bench_settings, machine
 from bqx import db
 from bqx.pairs import PAIRS
 
-sys.path.insert(0, str(REPO / "lambda"))  # the Lambda code root (see bqx/cli_online.py)
+sys.path.insert(0, str(REPO / "lambda"))  # the Lambda code root (see bqx/cli/online.py)
 
 from bqx_online.config import DEFAULT_FEATURES, DriftConfig, OnlineConfig  # noqa: E402
 from bqx_online.drift import DriftMonitor  # noqa: E402

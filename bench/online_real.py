@@ -35,10 +35,10 @@ from bench.common import REPO, machine, require_real_data, write_month_slices
 from bqx import db
 from bqx.config import Settings
 from bqx.dbt_runner import BuildScope, run_dbt
-from bqx.ingest import ingest_files
+from bqx.ingest.loader import ingest_files
 from bqx.pairs import PAIRS as UNIVERSE
 
-sys.path.insert(0, str(REPO / "lambda"))  # the Lambda code root (see bqx/cli_online.py)
+sys.path.insert(0, str(REPO / "lambda"))  # the Lambda code root (see bqx/cli/online.py)
 
 from bqx_online.config import OnlineConfig  # noqa: E402
 from bqx_online.evaluation import learned_predictions, score, score_by_period  # noqa: E402

@@ -30,9 +30,9 @@ from bench.common import (
 )
 from bqx import db
 from bqx.dbt_runner import BuildScope, SparkPaths, dbt_command, dbt_env, dbt_target_dir
-from bqx.ingest import ingest_files
+from bqx.ingest.loader import ingest_files
+from bqx.ingest.parquet_store import ParquetStore, export_from_postgres
 from bqx.pairs import parse_pairs
-from bqx.parquet_store import ParquetStore, export_from_postgres
 
 DEFAULT_PAIRS = "EURUSD,GBPUSD,EURGBP,USDJPY,EURJPY,GBPJPY"
 PAIRS = parse_pairs(os.environ.get("BENCH_SPARK_PAIRS", DEFAULT_PAIRS))

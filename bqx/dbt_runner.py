@@ -94,6 +94,17 @@ SPARK_SESSION_TARGET = "spark"  # dbt-spark `method: session`, Spark inside the 
 SPARK_LOG_CONFIG = Path(__file__).with_name("spark_log4j2.properties")
 
 
+def project_var(name: str):
+    """A var declared in dbt_project.yml: numbers that the SQL and Python must share (the
+    lead-lag significance level and lag cap) are written there once."""
+    import yaml  # PyYAML, a dbt dependency
+
+    declared = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text()).get("vars", {})
+    if name not in declared:
+        raise KeyError(f"dbt_project.yml declares no var {name!r}")
+    return declared[name]
+
+
 def dbt_target(target: str | None = None) -> str:
     """The profiles.yml output a run uses: `target`, else BQX_DBT_TARGET, else postgres."""
     chosen = (target or os.environ.get("BQX_DBT_TARGET") or POSTGRES_TARGET).strip()

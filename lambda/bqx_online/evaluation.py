@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import numpy as np
+
+from bqx.metrics import directional_accuracy, mae
 from bqx_online.records import Prediction
 from bqx_online.storage import OnlineStore
 
@@ -16,19 +18,14 @@ from bqx_online.storage import OnlineStore
 class Score:
     n: int
     mae: float
-    directional_accuracy: float  # share of sign(prediction) == sign(realized), zeros excluded
+    directional_accuracy: float  # bqx.metrics.directional_accuracy
 
 
 def score(pairs: Iterable[tuple[float, float]]) -> Score:
-    """Score (predicted, realized) pairs."""
-    n, abs_sum, hits, signed = 0, 0.0, 0, 0
-    for predicted, realized in pairs:
-        n += 1
-        abs_sum += abs(predicted - realized)
-        if predicted != 0 and realized != 0:
-            signed += 1
-            hits += (predicted > 0) == (realized > 0)
-    return Score(n, abs_sum / n if n else math.nan, hits / signed if signed else math.nan)
+    """Score (predicted, realized) pairs with the project's metrics (bqx.metrics)."""
+    rows = np.array(list(pairs), dtype=np.float64).reshape(-1, 2)
+    predicted, realized = rows[:, 0], rows[:, 1]
+    return Score(len(rows), mae(realized, predicted), directional_accuracy(realized, predicted))
 
 
 def learned_predictions(

@@ -2,7 +2,7 @@
 minute, and the static multi-task net's prediction when that table exists.
 
 `PostgresFeatures` reads one minute at a time from the dbt views (the live handler);
-`MemoryFeatures` holds arrays of a whole span, read once with models_ml.feature_stream's
+`MemoryFeatures` holds arrays of a whole span, read once with bqx.feature_reader's
 binary COPY (replay, tests, benchmarks). Both filter the minute by equality, which PostgreSQL
 carries through every join of the views (a range would be applied to their first table only).
 """
@@ -20,7 +20,7 @@ import psycopg2.extensions
 from psycopg2 import sql
 
 from bqx.errors import BqxUserError
-from models_ml.feature_stream import (
+from bqx.feature_reader import (
     FEATURE_VIEWS,
     InputColumn,
     column_expression,

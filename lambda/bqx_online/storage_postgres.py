@@ -1,7 +1,7 @@
 """The default back end: the project's PostgreSQL, checkpoint files under
 $BQX_HOME/artifacts/online/<PAIR>/v<version>.pkl.
 
-Tables (online_schema.sql, created idempotently): bqx.online_predictions, bqx.drift_events,
+Tables (bqx/sql/online.sql, created idempotently): bqx.online_predictions, bqx.drift_events,
 bqx.ensemble_weights, bqx.online_checkpoints and bqx.online_checkpoint_pointer. A checkpoint
 file is written to a temporary name, fsynced and renamed; its row and the pointer then change
 in one transaction, so a reader sees the old version or the new one, never half of either.
@@ -14,21 +14,17 @@ import json
 import logging
 import os
 from datetime import datetime
-from importlib import resources
 from pathlib import Path
 
 import psycopg2.extensions
 from psycopg2.extras import Json, execute_values
 
+from bqx.sql import apply_ddl
 from bqx_online.records import CheckpointInfo, DriftEvent, Learned, Prediction, WeightRow
 
 log = logging.getLogger(__name__)
 
 NOTIFY_CHANNEL = "bqx_drift"
-
-
-def schema_ddl() -> str:
-    return resources.files("bqx_online").joinpath("online_schema.sql").read_text()
 
 
 class PostgresStore:
@@ -41,8 +37,7 @@ class PostgresStore:
 
     def ensure(self) -> None:
         with self.conn, self.conn.cursor() as cur:
-            cur.execute("select pg_advisory_xact_lock(hashtext('bqx.online_schema'))")
-            cur.execute(schema_ddl())
+            apply_ddl(cur, "online")
         self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
 
     # ------------------------------------------------------------------ predictions

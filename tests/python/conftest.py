@@ -14,9 +14,9 @@ import pytest
 from bqx import db
 from bqx.config import Settings
 from bqx.dbt_runner import BuildScope, run_dbt
-from bqx.ingest import ingest_files
+from bqx.ingest.loader import ingest_files
 from bqx.periods import load_periods
-from bqx.schema import ensure_raw_schema
+from bqx.sql import ensure_raw_schema
 from bqx.synth import SynthConfig, write_market
 
 REPO = Path(__file__).resolve().parents[2]

@@ -17,23 +17,19 @@ import pytest
 from sklearn.preprocessing import StandardScaler
 from typer.testing import CliRunner
 
+from bqx import feature_reader
 from bqx.cli import app
 from bqx.config import Settings
 from bqx.errors import BqxUserError
+from bqx.feature_reader import input_columns, month_starts, next_month, sample_input
 from bqx.pairs import PAIRS
 from bqx.periods import load_periods
-from models_ml import feature_stream
-from models_ml.autoencoder import (
-    AutoencoderConfig,
-    fit_scaler,
-    load_keras,
-    standardize,
-    train_autoencoder,
-)
-from models_ml.embedding_interpretation import InterpretationConfig, interpret
-from models_ml.embeddings import EMBEDDING_COLUMNS, EmbedConfig, embed, ensure_partition
-from models_ml.feature_stream import input_columns, month_starts, next_month, sample_input
-from models_ml.manifest import AutoencoderArtifacts
+from models_ml.autoencoder.embeddings import EMBEDDING_COLUMNS, EmbedConfig, embed, ensure_partition
+from models_ml.autoencoder.interpretation import InterpretationConfig, interpret
+from models_ml.autoencoder.manifest import AutoencoderArtifacts
+from models_ml.autoencoder.training import AutoencoderConfig, train_autoencoder
+from models_ml.common.keras import load_keras
+from models_ml.common.preprocessing import fit_scaler, standardize
 
 # Keras 3.15 turns its variables into arrays with np.array(x), which numpy 2.4 flags; not ours.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -212,8 +208,8 @@ def test_binary_copy_reader_cuts_rows_at_any_chunk_boundary(monkeypatch):
     for i in range(3):
         rows[f"l{i}"], rows[f"v{i}"] = 8, values[:, i]
     stream = b"PGCOPY\n\xff\r\n\x00" + bytes(8) + rows.tobytes() + b"\xff\xff"
-    monkeypatch.setattr(feature_stream, "COPY_CHUNK_BYTES", 997)
-    sink = feature_stream._BinaryRows(3)
+    monkeypatch.setattr(feature_reader, "COPY_CHUNK_BYTES", 997)
+    sink = feature_reader._BinaryRows(3)
     cuts = np.sort(rng.choice(len(stream), size=300, replace=False))
     for piece in np.split(np.frombuffer(stream, dtype=np.uint8), cuts):
         sink.write(piece.tobytes())

@@ -8,7 +8,7 @@ import pytest
 
 from bqx import db
 from bqx.dbt_runner import run_dbt
-from bqx.ingest import ingest_file
+from bqx.ingest.loader import ingest_file
 
 from .feature_oracle import REG_WINDOWS, features_at, minute_grid
 

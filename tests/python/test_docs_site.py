@@ -17,7 +17,7 @@ import pytest
 
 from bqx import db
 from bqx.dbt_runner import dbt_target_dir, run_dbt
-from bqx.schema import ensure_raw_schema
+from bqx.sql import ensure_raw_schema
 
 from .browser import chromium_fixture, pixel_spread, serve_directory  # noqa: F401
 

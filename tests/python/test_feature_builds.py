@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from bqx import db
 from bqx.cli import app
 from bqx.dbt_runner import BuildScope, run_dbt
-from bqx.ingest import ingest_files
+from bqx.ingest.loader import ingest_files
 from bqx.synth import SynthConfig, write_market
 
 from .conftest import CUTOFF, FEATURE_TABLES, REPO, SYNTH_START, TRAIN_END

@@ -15,17 +15,17 @@ from bqx import db
 from bqx.cli import app
 from bqx.dbt_runner import run_dbt
 from bqx.errors import BqxUserError
-from bqx.ingest import ingest_files
+from bqx.ingest.loader import ingest_files
 from bqx.periods import load_periods
 from bqx.synth import SynthConfig, write_market
-from models_ml.granger import (
+from models_ml.granger.discovery import (
     GrangerConfig,
     discover,
     f_test_p_values,
     ordered_sister_pairs,
     write_results,
 )
-from models_ml.granger_stats import granger_f_tests, lag_design, standardise
+from models_ml.granger.stats import granger_f_tests, lag_design, standardise
 
 # Planted links among them (GBPUSD→EURUSD, AUDUSD→NZDUSD, and the EURGBP / AUDNZD crosses)
 # and pairs with no path from any link (USDCHF, USDCAD).

@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from bqx import ingest as ingest_module
-from bqx.bar_files import pair_from_file_name, parse_file
 from bqx.cli import app
 from bqx.errors import BqxUserError
-from bqx.ingest import ingest_file
+from bqx.ingest import loader as ingest_module
+from bqx.ingest.bar_files import pair_from_file_name, parse_file
+from bqx.ingest.loader import ingest_file
 
 from .conftest import count
 

@@ -18,30 +18,26 @@ from psycopg2 import sql
 from sklearn.metrics import r2_score
 from typer.testing import CliRunner
 
+from bqx import feature_reader
 from bqx.cli import app
 from bqx.config import Settings
+from bqx.feature_reader import input_columns, next_month
+from bqx.metrics import directional_accuracy, r2
 from bqx.periods import load_periods
-from models_ml import feature_stream
-from models_ml.autoencoder import (
-    AutoencoderConfig,
-    fit_scaler,
-    standardize,
-    train_autoencoder,
-)
-from models_ml.embeddings import EmbedConfig, embed
-from models_ml.feature_stream import input_columns, next_month
-from models_ml.multitask import MultitaskConfig, train_multitask
-from models_ml.multitask_artifacts import MultitaskArtifacts, load_pair
-from models_ml.multitask_data import (
+from models_ml.autoencoder.embeddings import EmbedConfig, embed
+from models_ml.autoencoder.training import AutoencoderConfig, train_autoencoder
+from models_ml.common.preprocessing import fit_scaler, standardize
+from models_ml.multitask.artifacts import MultitaskArtifacts, load_pair
+from models_ml.multitask.data import (
     input_names,
     read_rows,
     regime_classes,
     sample_rows,
 )
-from models_ml.multitask_eval import directional_accuracy, r2
-from models_ml.multitask_net import predict
-from models_ml.multitask_predictions import PredictConfig, predict_multitask
-from models_ml.multitask_report import MODELS
+from models_ml.multitask.net import predict
+from models_ml.multitask.predictions import PredictConfig, predict_multitask
+from models_ml.multitask.report import MODELS
+from models_ml.multitask.training import MultitaskConfig, train_multitask
 
 from .conftest import CUTOFF
 
@@ -206,13 +202,13 @@ def test_inputs_at_or_before_t_ignore_bars_after_t(trained):
     start = datetime(2024, 1, 28, tzinfo=UTC)
     checked = 0
     for pair in PAIRS_UNDER_TEST:
-        full = feature_stream.read_input(conn, columns, pair, start, settled)
-        original = feature_stream.SCHEMA
-        feature_stream.SCHEMA = "truncated"
+        full = feature_reader.read_input(conn, columns, pair, start, settled)
+        original = feature_reader.SCHEMA
+        feature_reader.SCHEMA = "truncated"
         try:
-            cut = feature_stream.read_input(conn, columns, pair, start, settled)
+            cut = feature_reader.read_input(conn, columns, pair, start, settled)
         finally:
-            feature_stream.SCHEMA = original
+            feature_reader.SCHEMA = original
         conn.rollback()
         np.testing.assert_array_equal(full.ts_epoch, cut.ts_epoch)
         np.testing.assert_array_equal(full.features, cut.features)

@@ -375,8 +375,19 @@ def write_feature_tables(conn, source, spec: StreamSpec) -> None:
                 )
 
 
+def _load_handler():
+    """lambda/handler.py is the Lambda's entry file, not a package module: load it by path
+    (test_layout.py imports it from the built zip)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("handler", REPO / "lambda" / "handler.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_handler_steps_minutes_from_postgres_features(make_settings, tmp_path, monkeypatch):
-    from handler import lambda_handler
+    lambda_handler = _load_handler().lambda_handler
 
     spec = StreamSpec(start=START, minutes=72, n_features=6, seed=8)
     source = generate(spec, PAIRS)

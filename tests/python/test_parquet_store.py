@@ -9,11 +9,11 @@ import pyarrow.dataset as ds
 import pytest
 from typer.testing import CliRunner
 
-from bqx.bar_files import DUPLICATE_CONFLICT
 from bqx.cli import app
 from bqx.dbt_runner import check_spark_session
 from bqx.errors import BqxUserError
-from bqx.parquet_store import PARTITION_COLUMN, ParquetStore, ingest_file_to_parquet
+from bqx.ingest.bar_files import DUPLICATE_CONFLICT
+from bqx.ingest.parquet_store import PARTITION_COLUMN, ParquetStore, ingest_file_to_parquet
 
 BARS = """ts_utc,open,high,low,close,volume
 2024-01-31 23:58:00,1.08001,1.08003,1.07999,1.08002,0

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from models_ml.evaluation import MODELS, EvaluationConfig, EvaluationResult
-from models_ml.evaluation_folds import walk_forward_folds
-from models_ml.evaluation_scoring import Collector, summarize
-from models_ml.evaluation_store import write_reports
-from models_ml.report import SECTIONS, write_report
+from models_ml.evaluation.folds import walk_forward_folds
+from models_ml.evaluation.scoring import Collector, summarize
+from models_ml.evaluation.store import write_reports
+from models_ml.evaluation.walk_forward import MODELS, EvaluationConfig, EvaluationResult
+from models_ml.report.page import SECTIONS, write_report
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 

@@ -16,8 +16,8 @@ import pytest
 from bqx import db
 from bqx.dbt_runner import BuildScope, SparkPaths, check_spark_session, run_dbt
 from bqx.errors import BqxUserError
-from bqx.ingest import ingest_files
-from bqx.parquet_store import PARTITION_COLUMN, ParquetStore, export_from_postgres
+from bqx.ingest.loader import ingest_files
+from bqx.ingest.parquet_store import PARTITION_COLUMN, ParquetStore, export_from_postgres
 from bqx.synth import SynthConfig, write_market
 
 from .conftest import BASE_TABLES, CROSS_PAIR_TABLES, PLANTED_LEAD_LAGS, count

@@ -1,0 +1,104 @@
+"""What every command module of the CLI shares: the consoles, the one error path, progress
+bars, the database step of long commands, dates, and config defaults.
+
+Command modules import this module and never `bqx.cli` itself, so the package has no import
+cycle: `bqx/cli/__init__.py` imports the command modules and registers their functions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from bqx import db
+from bqx.config import Settings
+from bqx.errors import BqxUserError
+
+console = Console()
+err_console = Console(stderr=True)
+
+Config = TypeVar("Config")
+
+
+def user_errors(func: Callable) -> Callable:
+    """The one error path of the CLI: a BqxUserError becomes one clear line on stderr and exit
+    code 1, no traceback. Commands turn the other mistakes a user can make (a port already
+    taken, say) into a BqxUserError where they happen."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except BqxUserError as err:
+            err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def with_defaults(config_type: type[Config], **options: Any) -> Config:
+    """The dataclass config with the options the user gave; an option left at None takes the
+    dataclass default, so each default is written once (in the config)."""
+    given = {name: value for name, value in options.items() if value is not None}
+    known = {field.name for field in dataclasses.fields(config_type)}
+    unknown = set(given) - known
+    if unknown:  # a programming error, not a user's: fail loudly
+        raise TypeError(f"{config_type.__name__} has no field {sorted(unknown)}")
+    return config_type(**given)
+
+
+def progress(unit: str = "") -> Progress:
+    """The progress display of every long command: description, bar, count, elapsed time."""
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}" + (f" {unit}" if unit else "")),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+def stage_bars(display: Progress, labels: dict[str, str] | None = None):
+    """A ProgressCallback (stage, done, total) drawing one bar per stage."""
+    bars: dict[str, int] = {}
+    labels = labels or {}
+
+    def on_step(stage: str, done: int, total: int) -> None:
+        if stage not in bars:
+            bars[stage] = display.add_task(labels.get(stage, stage), total=total)
+        display.update(bars[stage], completed=done)
+
+    return on_step
+
+
+@contextmanager
+def database_step(labels: dict[str, str] | None = None) -> Iterator[tuple]:
+    """(settings, connection, progress callback) for a long command on the configured
+    database; the bars go away and the connection is closed when the block ends."""
+    settings = Settings.from_env()
+    conn = db.connect(settings)
+    try:
+        with progress() as display:
+            yield settings, conn, stage_bars(display, labels)
+    finally:
+        conn.close()
+
+
+def parse_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise BqxUserError(f"bad date {text!r}: use YYYY-MM-DD") from None
+
+
+def verdict(passed: bool) -> str:
+    return "[green]pass[/]" if passed else "[red]FAIL[/]"

@@ -1,0 +1,86 @@
+"""`bqx build`, `bqx dbt ...`, `bqx features list`: the dbt project on the database."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from bqx import db
+from bqx.cli._shared import console, user_errors
+from bqx.config import Settings
+from bqx.errors import BqxUserError
+
+
+@user_errors
+def build(
+    pairs: Annotated[str | None, typer.Option(help="Comma-separated pairs (default all).")] = None,
+    months: Annotated[
+        str | None, typer.Option(help="Rebuild only these months: YYYY-MM..YYYY-MM.")
+    ] = None,
+    select: Annotated[str | None, typer.Option(help="dbt node selection.")] = None,
+    train_end: Annotated[
+        str | None,
+        typer.Option(help="Pin the end of the train period, YYYY-MM-DD (default: 60% of data)."),
+    ] = None,
+    validation_end: Annotated[
+        str | None,
+        typer.Option(help="Pin the end of the validation period, YYYY-MM-DD (default: 80%)."),
+    ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option(
+            help="profiles.yml output: postgres (default), spark (local session over the "
+            "parquet bars) or a cluster output (default: $BQX_DBT_TARGET)."
+        ),
+    ] = None,
+):
+    """Run the dbt build (models + tests) against the configured database."""
+    from bqx.dbt_runner import BuildScope, check_spark_raw, dbt_target, run_dbt
+
+    scope = BuildScope.parse(
+        pairs=pairs, months=months, train_end=train_end, validation_end=validation_end
+    )
+    args = ["build", *(["--select", select] if select else [])]
+    settings = Settings.from_env()
+    check_spark_raw(settings, dbt_target(target))
+    code = run_dbt(settings, args, scope=scope, target=target)
+    if code != 0:
+        raise typer.Exit(code)
+
+
+@user_errors
+def dbt(ctx: typer.Context):
+    """Run any dbt command against the configured database: bqx dbt test --select ..."""
+    from bqx.dbt_runner import run_dbt
+
+    code = run_dbt(Settings.from_env(), list(ctx.args))
+    if code != 0:
+        raise typer.Exit(code)
+
+
+@user_errors
+def features_list(
+    columns: Annotated[bool, typer.Option("--columns", help="List every column.")] = False,
+):
+    """Families and column count of bqx.ml_feature_matrix, read from the database."""
+    from bqx.features import family_of, matrix_columns
+
+    with db.connect(Settings.from_env()) as conn:
+        found = matrix_columns(conn)
+    if not found:
+        raise BqxUserError("bqx.ml_feature_matrix does not exist yet: run `bqx build` first")
+    if columns:
+        for column in found:
+            typer.echo(f"{column.name}\t{column.data_type}")
+        return
+    families = Counter(family_of(column.name) for column in found)
+    table = Table(title="bqx.ml_feature_matrix")
+    table.add_column("family")
+    table.add_column("columns", justify="right")
+    for family, n in families.items():
+        table.add_row(family, str(n))
+    console.print(table)
+    console.print(f"{len(found)} feature columns (plus pair, ts_utc)")

@@ -1,0 +1,187 @@
+"""`bqx online replay|serve`: the stage 2.19 online learner from the command line."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from bqx import db
+from bqx.cli._shared import console, parse_date, progress, stage_bars, user_errors
+from bqx.config import Settings
+from bqx.errors import BqxUserError
+
+BackendOption = Annotated[
+    str, typer.Option(help="Where predictions and checkpoints go: postgres | aws.")
+]
+
+
+def _config(pairs: str | None, arf_models: int, checkpoint_every: int, all_features: bool):
+    from bqx.pairs import parse_pairs
+    from bqx_online.config import OnlineConfig
+
+    config = OnlineConfig(pairs=tuple(parse_pairs(pairs)), checkpoint_every=checkpoint_every)
+    if arf_models < 1:
+        raise BqxUserError("--arf-models must be at least 1")
+    if checkpoint_every < 1:
+        raise BqxUserError("--checkpoint-every must be at least 1")
+    config = replace(config, ensemble=replace(config.ensemble, arf_models=arf_models))
+    return replace(config, features=()) if all_features else config
+
+
+@user_errors
+def replay(
+    pairs: Annotated[str, typer.Option(help="Comma-separated pairs, e.g. EURUSD,GBPUSD.")],
+    start: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD.")],
+    end: Annotated[str, typer.Option("--to", help="Last day (inclusive), YYYY-MM-DD.")],
+    backend: BackendOption = "postgres",
+    checkpoint_every: Annotated[
+        int, typer.Option(help="Replayed minutes between checkpoints.")
+    ] = 60,
+    arf_models: Annotated[int, typer.Option(help="Trees of the ARF member.")] = 10,
+    all_features: Annotated[
+        bool, typer.Option("--all-features", help="Every column of the feature views.")
+    ] = False,
+    fresh: Annotated[
+        bool,
+        typer.Option("--fresh", help="Forget the pairs' stored predictions and learners first."),
+    ] = False,
+):
+    """Stream history through the handler's step on a simulated clock, as fast as it can."""
+    from bqx_online.evaluation import learned_predictions, score
+    from bqx_online.features import load_history
+    from bqx_online.replay import replay as run_replay
+    from bqx_online.runtime import open_store
+    from bqx_online.service import OnlineService
+
+    first, last = parse_date(start), parse_date(end)
+    if last < first:
+        raise BqxUserError(f"--to {end} is before --from {start}")
+    span_start = datetime(first.year, first.month, first.day, tzinfo=UTC)
+    span_end = datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=1)
+    config = _config(pairs, arf_models, checkpoint_every, all_features)
+    settings = Settings.from_env()
+    store = open_store(backend, settings, config)
+    conn = db.connect(settings)
+    try:
+        store.ensure()
+        if fresh:
+            for pair in config.pairs:
+                store.reset(pair)
+        with progress("minutes") as display:
+            on_step = stage_bars(display)
+            source = load_history(
+                conn,
+                config.pairs,
+                span_start,
+                span_end,
+                config.features,
+                config.horizon_minutes,
+                config.use_static,
+                on_step,
+            )
+            minutes = source.minutes()
+            if not minutes:
+                raise BqxUserError(
+                    f"no feature rows for {','.join(config.pairs)} from {start} to {end}: "
+                    "run `bqx build` (or pick dates inside the data)"
+                )
+            service = OnlineService(config, store, source)
+            result = run_replay(service, minutes, on_step)
+        scores = {
+            pair: score(
+                (p.prediction, p.realized)
+                for p in learned_predictions(
+                    store, pair, config.horizon_minutes, span_start, span_end
+                )
+            )
+            for pair in config.pairs
+        }
+    finally:
+        store.close()
+        conn.close()
+    _print_replay(result, scores, config, len(source.feature_names))
+
+
+def _print_replay(result, scores, config, n_features: int) -> None:
+
+    steps = sorted(result.step_seconds)
+    table = Table(title=f"online replay ({len(config.pairs)} pairs, {n_features} features)")
+    table.add_column("")
+    table.add_column("value", justify="right")
+    table.add_row("minutes replayed", f"{result.minutes:,}")
+    table.add_row("predictions stored", f"{result.predicted:,}")
+    table.add_row("outcomes learned", f"{result.learned:,}")
+    table.add_row("checkpoints", f"{result.checkpoints:,}")
+    table.add_row("drift events", f"{len(result.drift_events):,}")
+    table.add_row("time", f"{result.seconds:.1f} s")
+    table.add_row("minutes/s", f"{result.minutes_per_second:,.1f}")
+    if steps:
+        p95 = steps[min(len(steps) - 1, int(0.95 * len(steps)))]
+        p50 = statistics.median(steps)
+        table.add_row("step p50 / p95", f"{p50 * 1e3:.1f} / {p95 * 1e3:.1f} ms")
+    console.print(table)
+    per_pair = Table(title="learned predictions of the span")
+    for name in ["pair", "n", "MAE", "directional accuracy", "drift events"]:
+        per_pair.add_column(name, justify="left" if name == "pair" else "right")
+    for pair, s in scores.items():
+        events = sum(1 for e in result.drift_events if e.pair == pair)
+        per_pair.add_row(
+            pair, f"{s.n:,}", f"{s.mae:.5f}", f"{s.directional_accuracy:.3f}", str(events)
+        )
+    console.print(per_pair)
+
+
+@user_errors
+def serve(
+    pairs: Annotated[str | None, typer.Option(help="Comma-separated pairs (default all).")] = None,
+    backend: BackendOption = "postgres",
+    max_steps: Annotated[
+        int | None, typer.Option(help="Stop after this many steps (default: run until Ctrl-C).")
+    ] = None,
+    poll_seconds: Annotated[float, typer.Option(help="Seconds between looks for new data.")] = 5.0,
+    arf_models: Annotated[int, typer.Option(help="Trees of the ARF member.")] = 10,
+):
+    """Run the handler's step on the wall clock: each new minute of features, as it lands."""
+    from bqx_online.features import PostgresFeatures
+    from bqx_online.replay import serve as run_serve
+    from bqx_online.runtime import open_store
+    from bqx_online.service import OnlineService
+
+    config = _config(pairs, arf_models, 1, False)
+    settings = Settings.from_env()
+    store = open_store(backend, settings, config)
+    conn = db.connect(settings)
+    try:
+        store.ensure()
+        source = PostgresFeatures(conn, config.features, config.use_static)
+        service = OnlineService(config, store, source)
+
+        def on_step(report) -> None:
+            console.print(
+                f"{report.ts_utc:%Y-%m-%d %H:%M} predicted {report.predicted}, learned "
+                f"{report.learned}, drift {len(report.drift_events)}, "
+                f"{report.seconds * 1e3:.0f} ms",
+                highlight=False,
+            )
+
+        try:
+            steps = run_serve(
+                service,
+                lambda: source.latest_minute(datetime.now(UTC)),
+                max_steps,
+                poll_seconds,
+                on_step=on_step,
+            )
+        except KeyboardInterrupt:
+            steps = None
+            service.flush(datetime.now(UTC))
+    finally:
+        store.close()
+        conn.close()
+    if steps is not None:
+        console.print(f"served {steps} minute steps")

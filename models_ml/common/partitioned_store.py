@@ -1,0 +1,168 @@
+"""Tables that Python stages write, partitioned like the dbt feature tables.
+
+Parent `bqx.<name>` by LIST(pair) → `<name>_<pair>` by RANGE(ts_utc) → monthly leaves
+`<name>_<pair>_<yyyy>_<mm>`, primary key (pair, ts_utc). A leaf is replaced whole: TRUNCATE
+and a binary COPY in the caller's transaction, so a re-run gives the same rows and an
+interrupted run leaves every leaf either old or new. Binary COPY stores float32 values bit
+for bit (the nets compute in float32).
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+import psycopg2.extensions
+from psycopg2 import sql
+
+from bqx.errors import BqxUserError
+from bqx.feature_reader import SCHEMA, next_month
+from bqx.pairs import validate_pair
+
+_PG_EPOCH_SECONDS = int(datetime(2000, 1, 1, tzinfo=UTC).timestamp())
+# column type → its binary COPY layout (big-endian, 4 bytes)
+_COPY_TYPES = {"real": ">f4", "integer": ">i4"}
+
+
+@dataclass(frozen=True)
+class ValueColumn:
+    name: str
+    sql_type: str = "real"
+
+    def __post_init__(self) -> None:
+        if self.sql_type not in _COPY_TYPES:
+            raise ValueError(f"unsupported column type {self.sql_type!r}")
+
+
+@dataclass(frozen=True)
+class PartitionedTable:
+    """A pair → month partitioned table of (pair, ts_utc, *columns), all not null."""
+
+    name: str
+    columns: tuple[ValueColumn, ...]
+    rerun: str  # the command that rebuilds the table, for error messages
+
+    @property
+    def column_names(self) -> list[str]:
+        return ["pair", "ts_utc", *(c.name for c in self.columns)]
+
+    def pair_table(self, pair: str) -> str:
+        return f"{self.name}_{validate_pair(pair).lower()}"
+
+    def leaf_table(self, pair: str, month: datetime) -> str:
+        return f"{self.pair_table(pair)}_{month:%Y_%m}"
+
+    def ensure_parent(self, conn: psycopg2.extensions.connection) -> None:
+        """Create the parent if missing; refuse one with other columns."""
+        definitions = sql.SQL(", ").join(
+            sql.SQL("{} {} not null").format(sql.Identifier(c.name), sql.SQL(c.sql_type))
+            for c in self.columns
+        )
+        with conn.cursor() as cur:
+            cur.execute(
+                sql.SQL(
+                    "create table if not exists {}.{} (pair text not null, ts_utc timestamptz "
+                    "not null, {}, primary key (pair, ts_utc)) partition by list (pair)"
+                ).format(sql.Identifier(SCHEMA), sql.Identifier(self.name), definitions)
+            )
+            cur.execute(
+                "select column_name from information_schema.columns "
+                "where table_schema = %s and table_name = %s order by ordinal_position",
+                (SCHEMA, self.name),
+            )
+            found = [name for (name,) in cur.fetchall()]
+        if found != self.column_names:
+            raise BqxUserError(
+                f"{SCHEMA}.{self.name} exists with other columns ({len(found)}): drop it "
+                f"(drop table {SCHEMA}.{self.name} cascade) and run `{self.rerun}` again"
+            )
+
+    def ensure_partition(
+        self, conn: psycopg2.extensions.connection, pair: str, month: datetime
+    ) -> str:
+        """Create the pair's table and the month's leaf if missing; return the leaf's name."""
+        pair = validate_pair(pair)
+        leaf = self.leaf_table(pair, month)
+        schema = sql.Identifier(SCHEMA)
+        with conn.cursor() as cur:
+            cur.execute(
+                sql.SQL(
+                    "create table if not exists {schema}.{pair_table} partition of "
+                    "{schema}.{parent} for values in ({pair}) partition by range (ts_utc)"
+                ).format(
+                    schema=schema,
+                    pair_table=sql.Identifier(self.pair_table(pair)),
+                    parent=sql.Identifier(self.name),
+                    pair=sql.Literal(pair),
+                )
+            )
+            cur.execute(
+                sql.SQL(
+                    "create table if not exists {schema}.{leaf} partition of "
+                    "{schema}.{pair_table} for values from ({start}) to ({end})"
+                ).format(
+                    schema=schema,
+                    leaf=sql.Identifier(leaf),
+                    pair_table=sql.Identifier(self.pair_table(pair)),
+                    start=sql.Literal(month),
+                    end=sql.Literal(next_month(month)),
+                )
+            )
+        return leaf
+
+    def replace_leaf(
+        self,
+        conn: psycopg2.extensions.connection,
+        pair: str,
+        month: datetime,
+        ts_epoch: np.ndarray,
+        values: Sequence[np.ndarray],
+    ) -> str:
+        """Replace one leaf's rows (caller's transaction: truncate + binary COPY); `values`
+        holds one array per column, in order. Returns the leaf's name."""
+        if len(values) != len(self.columns):
+            raise ValueError(f"{len(values)} value arrays for {len(self.columns)} columns")
+        if any(len(v) != len(ts_epoch) for v in values):
+            raise ValueError("value arrays and timestamps differ in length")
+        if not all(np.isfinite(v).all() for v in values):
+            raise BqxUserError(f"NaN or inf in the rows for {self.name} {pair} {month:%Y-%m}")
+        leaf = self.ensure_partition(conn, pair, month)
+        target = sql.SQL("{}.{} ({})").format(
+            sql.Identifier(SCHEMA),
+            sql.Identifier(leaf),
+            sql.SQL(", ").join(map(sql.Identifier, self.column_names)),
+        )
+        with conn.cursor() as cur:
+            cur.execute(
+                sql.SQL("truncate table {}.{}").format(sql.Identifier(SCHEMA), sql.Identifier(leaf))
+            )
+            copy = sql.SQL("copy {} from stdin with (format binary)").format(target)
+            payload = self.binary_copy(pair, ts_epoch, values)
+            cur.copy_expert(copy.as_string(conn), io.BytesIO(payload))
+        return leaf
+
+    def binary_copy(self, pair: str, ts_epoch: np.ndarray, values: Sequence[np.ndarray]) -> bytes:
+        """PostgreSQL binary COPY of (pair text, ts_utc timestamptz, *columns), via numpy.
+
+        Every row has the same layout: a field count, then (length, value) for each field,
+        all big-endian; timestamptz is microseconds since 2000-01-01 UTC.
+        """
+        fields = [("count", ">i2"), ("pair_len", ">i4"), ("pair", "S6")]
+        fields += [("ts_len", ">i4"), ("ts", ">i8")]
+        for i, column in enumerate(self.columns):
+            fields += [(f"v{i}_len", ">i4"), (f"v{i}", _COPY_TYPES[column.sql_type])]
+        rows = np.zeros(len(ts_epoch), dtype=np.dtype(fields))
+        rows["count"] = 2 + len(self.columns)
+        rows["pair_len"] = 6
+        rows["pair"] = validate_pair(pair).encode()
+        rows["ts_len"] = 8
+        rows["ts"] = (np.asarray(ts_epoch, dtype=np.int64) - _PG_EPOCH_SECONDS) * 1_000_000
+        for i, array in enumerate(values):
+            rows[f"v{i}_len"] = 4
+            rows[f"v{i}"] = array
+        header = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
+        return header + rows.tobytes() + struct.pack(">h", -1)

@@ -1,0 +1,53 @@
+"""Block-bootstrap intervals of the walk-forward's metrics (blocks = trading days, so the
+intraday dependence of minute data is kept)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Interval:
+    value: float
+    low: float
+    high: float
+
+
+def block_bootstrap(
+    statistic: Callable[[np.ndarray], Sequence[float]],
+    blocks: np.ndarray,
+    n_resamples: int = 200,
+    level: float = 0.95,
+    seed: int = 7,
+) -> list[Interval]:
+    """Percentile intervals of the statistics statistic(rows) under a block bootstrap.
+
+    `blocks` labels each row with its block (a trading day: rows of one day stay together, so
+    the intraday dependence of minute data is kept); as many blocks as observed are drawn
+    with replacement and the statistics see the concatenated rows.
+    """
+    values = np.atleast_1d(np.asarray(statistic(np.arange(len(blocks))), dtype=float))
+    labels, inverse = np.unique(blocks, return_inverse=True)
+    if len(labels) < 2 or n_resamples < 1:
+        return [Interval(float(v), float("nan"), float("nan")) for v in values]
+    order = np.argsort(inverse, kind="mergesort")
+    bounds = np.r_[0, np.cumsum(np.bincount(inverse))]
+    rng = np.random.default_rng(seed)
+    draws = np.empty((n_resamples, len(values)))
+    for i in range(n_resamples):
+        picked = rng.integers(0, len(labels), len(labels))
+        rows = np.concatenate([order[bounds[b] : bounds[b + 1]] for b in picked])
+        draws[i] = np.atleast_1d(np.asarray(statistic(rows), dtype=float))
+    tail = (1 - level) / 2 * 100
+    out = []
+    for value, column in zip(values, draws.T, strict=True):
+        finite = column[np.isfinite(column)]
+        if len(finite) < n_resamples // 2:
+            out.append(Interval(float(value), float("nan"), float("nan")))
+            continue
+        low, high = np.percentile(finite, [tail, 100 - tail])
+        out.append(Interval(float(value), float(low), float(high)))
+    return out

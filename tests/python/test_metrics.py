@@ -1,0 +1,64 @@
+"""The one definition of each metric (bqx.metrics): edge cases pinned, values against
+independent computations (scikit-learn, scipy)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import pearsonr
+from sklearn.metrics import accuracy_score, mean_absolute_error, r2_score
+
+from bqx.metrics import accuracy, directional_accuracy, mae, pearson, r2
+
+
+def test_zero_prediction_is_a_miss_not_nan():
+    y = np.array([0.5, -0.2, 0.1, -0.3])
+    assert directional_accuracy(y, np.zeros_like(y)) == 0.0
+
+
+def test_ties_in_the_outcome_are_left_out():
+    y = np.array([0.0, 0.0, 1.0, -1.0])
+    pred = np.array([1.0, -1.0, 2.0, 3.0])  # rows 0-1 tie (y = 0): neither hit nor miss
+    assert directional_accuracy(y, pred) == 0.5
+
+
+def test_nothing_moved_is_nan():
+    assert np.isnan(directional_accuracy(np.zeros(5), np.ones(5)))
+    assert np.isnan(directional_accuracy(np.array([]), np.array([])))
+
+
+def test_mixed_zero_predictions_count_against_the_model():
+    y = np.array([1.0, 1.0, -1.0, -1.0])
+    pred = np.array([1.0, 0.0, -1.0, 0.0])
+    assert directional_accuracy(y, pred) == 0.5
+
+
+def test_values_match_scikit_learn_and_scipy():
+    rng = np.random.default_rng(3)
+    y = rng.normal(size=300)
+    pred = 0.5 * y + rng.normal(size=300)
+    assert mae(y, pred) == pytest.approx(mean_absolute_error(y, pred))
+    assert r2(y, pred) == pytest.approx(r2_score(y, pred))
+    assert pearson(y, pred) == pytest.approx(pearsonr(y, pred).statistic)
+    labels = rng.integers(0, 3, 50)
+    guess = rng.integers(0, 3, 50)
+    assert accuracy(labels, guess) == pytest.approx(accuracy_score(labels, guess))
+
+
+def test_degenerate_inputs_are_nan_not_errors():
+    assert np.isnan(r2(np.ones(10), np.arange(10.0)))
+    assert np.isnan(pearson(np.ones(10), np.arange(10.0)))
+    assert np.isnan(mae(np.array([]), np.array([])))
+    assert np.isnan(accuracy(np.array([]), np.array([])))
+
+
+def test_online_scores_use_the_same_definition():
+    from bqx_online.evaluation import score
+
+    rows = [(0.0, 1.0), (1.0, 1.0), (-1.0, 0.0), (2.0, -1.0)]
+    result = score(rows)
+    y = np.array([r for _, r in rows])
+    p = np.array([q for q, _ in rows])
+    assert result.n == 4
+    assert result.directional_accuracy == directional_accuracy(y, p) == pytest.approx(1 / 3)
+    assert result.mae == pytest.approx(mae(y, p))
