@@ -16,20 +16,11 @@ Environment, for a quicker run: BENCH_AE_PERIOD (a prefix of ts_utc, default "20
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench.common import (
-    REPO,
-    bench_settings,
-    machine,
-    peak_memory,
-    postmaster_pid,
-    require_real_data,
-    write_month_slices,
-)
+from bench import common
 from bench.features import run_dbt_timed
 from bqx import db
 from bqx.ingest.loader import ingest_files
@@ -50,7 +41,7 @@ create table if not exists bqx.lead_lag_relationships (
 def build_inputs(settings, pairs: list[str], period: str = MONTH) -> dict:
     """Ingest the period and build both feature views; returns bars and build seconds."""
     with tempfile.TemporaryDirectory() as tmp:
-        bars = write_month_slices(pairs, period, Path(tmp))
+        bars = common.write_month_slices(pairs, period, Path(tmp))
         conn = db.connect(settings)
         ingest_files(conn, [Path(tmp)])
         with conn, conn.cursor() as cur:
@@ -72,7 +63,7 @@ def build_inputs(settings, pairs: list[str], period: str = MONTH) -> dict:
 
 
 def main() -> dict:
-    require_real_data()
+    common.require_real_data()
     pairs = list(PAIRS)
     sample_rows = int(os.environ.get("BENCH_AE_SAMPLE_ROWS", 50_000))
     config = AutoencoderConfig(
@@ -82,13 +73,18 @@ def main() -> dict:
         patience=100,  # time every epoch asked for
         pairs=tuple(pairs),
     )
-    settings = bench_settings("autoencoder")
-    report: dict = {"machine": machine(), "month": MONTH, "pairs": len(pairs), "config": config}
+    settings = common.bench_settings("autoencoder")
+    report: dict = {
+        "machine": common.machine(),
+        "month": MONTH,
+        "pairs": len(pairs),
+        "config": config,
+    }
     report.update(build_inputs(settings, pairs))
-    server = postmaster_pid(settings)
+    server = common.postmaster_pid(settings)
     conn = db.connect(settings)
     train_report: dict = {}
-    with peak_memory(train_report, server):
+    with common.peak_memory(train_report, server):
         started = time.perf_counter()
         result = train_autoencoder(conn, settings, config)
         report["train_step_seconds"] = time.perf_counter() - started
@@ -101,7 +97,7 @@ def main() -> dict:
     report["train_peak_gib"] = train_report["peak_pss_gib"]
     report["width"] = manifest["input_width"]
     embed_report: dict = {}
-    with peak_memory(embed_report, server):
+    with common.peak_memory(embed_report, server):
         embedded = embed(conn, settings, EmbedConfig(pairs=tuple(pairs)))
     conn.close()
     report["embed_rows"] = embedded.rows
@@ -133,5 +129,4 @@ def print_report(report: dict) -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(REPO))
     print_report(main())

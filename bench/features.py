@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -18,15 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.common import (
-    REPO,
-    bench_settings,
-    machine,
-    peak_memory,
-    postmaster_pid,
-    require_real_data,
-    write_month_slices,
-)
+from bench import common
 from bqx import db
 from bqx.dbt_runner import dbt_command, dbt_env, dbt_target_dir
 from bqx.ingest.loader import ingest_files
@@ -42,7 +33,7 @@ def run_dbt_timed(settings, args: list[str]) -> float:
     subprocess.run(
         dbt_command(settings, args),
         env=dbt_env(settings),
-        cwd=REPO,
+        cwd=common.REPO,
         check=True,
         capture_output=True,
     )
@@ -93,17 +84,17 @@ def pandas_reference(series: pd.DataFrame) -> float:
 
 
 def main() -> dict:
-    require_real_data()
-    settings = bench_settings("features")
-    report: dict = {"machine": machine(), "month": MONTH, "pairs": len(PAIRS)}
+    common.require_real_data()
+    settings = common.bench_settings("features")
+    report: dict = {"machine": common.machine(), "month": MONTH, "pairs": len(PAIRS)}
     with tempfile.TemporaryDirectory() as tmp:
-        rows = write_month_slices(list(PAIRS), MONTH, Path(tmp))
+        rows = common.write_month_slices(list(PAIRS), MONTH, Path(tmp))
         conn = db.connect(settings)
         ingest_files(conn, [Path(tmp)])
         conn.close()
     report["bars"] = rows
     run_dbt_timed(settings, ["seed"])
-    with peak_memory(report, postmaster_pid(settings)):
+    with common.peak_memory(report, common.postmaster_pid(settings)):
         started = time.perf_counter()
         run_dbt_timed(
             settings, ["run", "--select", "+ml_feature_matrix", "--exclude", "resource_type:seed"]
@@ -197,5 +188,4 @@ def print_report(report: dict) -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(REPO))
     print_report(main())

@@ -14,13 +14,7 @@ import os
 import subprocess
 import time
 
-from bench.common import (
-    bench_settings,
-    machine,
-    peak_memory,
-    postmaster_pid,
-    require_real_data,
-)
+from bench import common
 from bqx import db
 from bqx.dbt_runner import dbt_command, dbt_env, dbt_target_dir
 from bqx.ingest.loader import ingest_files
@@ -38,9 +32,9 @@ def loaded_pairs(conn) -> set[str]:
 
 
 def main() -> dict:
-    data = require_real_data()
-    settings = bench_settings("full_year", fresh=os.environ.get("BQX_BENCH_FRESH") == "1")
-    report: dict = {"machine": machine(), "pairs": len(PAIRS)}
+    data = common.require_real_data()
+    settings = common.bench_settings("full_year", fresh=os.environ.get("BQX_BENCH_FRESH") == "1")
+    report: dict = {"machine": common.machine(), "pairs": len(PAIRS)}
     conn = db.connect(settings)
     report["ingest_reused"] = loaded_pairs(conn) == set(PAIRS)
     if report["ingest_reused"]:
@@ -54,7 +48,7 @@ def main() -> dict:
         report["bars"] = sum(r.rows_loaded for r in results)
     env = dbt_env(settings)
     subprocess.run(dbt_command(settings, ["seed"]), env=env, check=True, capture_output=True)
-    with peak_memory(report, postmaster_pid(settings)):
+    with common.peak_memory(report, common.postmaster_pid(settings)):
         started = time.perf_counter()
         run = subprocess.run(
             dbt_command(settings, ["run", "--select", "+ml_feature_matrix ml_periods"]),

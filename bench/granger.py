@@ -20,15 +20,7 @@ import numpy as np
 from statsmodels.tsa.stattools import grangercausalitytests
 from threadpoolctl import threadpool_limits
 
-from bench.common import (
-    REPO,
-    bench_settings,
-    machine,
-    peak_memory,
-    postmaster_pid,
-    require_real_data,
-    write_month_slices,
-)
+from bench import common
 from bench.features import run_dbt_timed
 from bqx import db
 from bqx.ingest.loader import ingest_files
@@ -45,7 +37,7 @@ REFERENCE_PAIR = ("GBPUSD", "EURUSD")  # leader, follower
 def build_base_layer(settings) -> dict:
     """Ingest the month and build bqx_values and ml_periods; returns bars and seconds."""
     with tempfile.TemporaryDirectory() as tmp:
-        bars = write_month_slices(list(PAIRS), MONTH, Path(tmp))
+        bars = common.write_month_slices(list(PAIRS), MONTH, Path(tmp))
         conn = db.connect(settings)
         ingest_files(conn, [Path(tmp)])
         conn.close()
@@ -61,9 +53,9 @@ def time_cli(settings, report: dict) -> None:
     """`bqx granger` as a user runs it (2 worker processes, reports written), end to end."""
     env = {**os.environ, "BQX_HOME": str(settings.home), "BQX_DATABASE_URL": settings.database_url}
     command = [sys.executable, "-m", "bqx.cli", "granger", "--workers", "2"]
-    with peak_memory(report, postmaster_pid(settings)):
+    with common.peak_memory(report, common.postmaster_pid(settings)):
         started = time.perf_counter()
-        subprocess.run(command, env=env, cwd=REPO, check=True, capture_output=True)
+        subprocess.run(command, env=env, cwd=common.REPO, check=True, capture_output=True)
         report["cli_seconds"] = time.perf_counter() - started
 
 
@@ -121,9 +113,9 @@ def time_reference(conn, config: GrangerConfig, report: dict) -> None:
 
 
 def main() -> dict:
-    require_real_data()
-    settings = bench_settings("granger")
-    report: dict = {"machine": machine(), "month": MONTH, "pairs": len(PAIRS)}
+    common.require_real_data()
+    settings = common.bench_settings("granger")
+    report: dict = {"machine": common.machine(), "month": MONTH, "pairs": len(PAIRS)}
     report.update(build_base_layer(settings))
     config = GrangerConfig(pairs=PAIRS, workers=1)
     report["config"] = config
@@ -170,5 +162,4 @@ def print_report(report: dict) -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(REPO))
     print_report(main())

@@ -16,18 +16,10 @@ BENCH_MT_EPOCHS (default 50, early stopping with patience 10).
 from __future__ import annotations
 
 import os
-import sys
 import time
 
+from bench import common
 from bench.autoencoder import build_inputs
-from bench.common import (
-    REPO,
-    bench_settings,
-    machine,
-    peak_memory,
-    postmaster_pid,
-    require_real_data,
-)
 from bench.features import run_dbt_timed
 from bqx import db
 from bqx.pairs import PAIRS, parse_pairs
@@ -39,7 +31,7 @@ PERIOD = os.environ.get("BENCH_MT_PERIOD", "2017-03")
 
 
 def main() -> dict:
-    require_real_data()
+    common.require_real_data()
     sample_rows = int(os.environ.get("BENCH_MT_SAMPLE_ROWS", 20_000))
     config = MultitaskConfig(
         pairs=tuple(parse_pairs(os.environ.get("BENCH_MT_PAIRS", "EURUSD,GBPUSD,USDJPY"))),
@@ -49,14 +41,14 @@ def main() -> dict:
         test_rows=max(sample_rows // 2, 1),
         epochs=int(os.environ.get("BENCH_MT_EPOCHS", 50)),
     )
-    settings = bench_settings("multitask")
-    report: dict = {"machine": machine(), "period": PERIOD, "config": config}
+    settings = common.bench_settings("multitask")
+    report: dict = {"machine": common.machine(), "period": PERIOD, "config": config}
     report.update(build_inputs(settings, list(PAIRS), PERIOD))
     report["targets_seconds"] = run_dbt_timed(settings, ["run", "--select", "ml_targets"])
     conn = db.connect(settings)
     train_autoencoder(conn, settings, AutoencoderConfig(sample_rows=10_000, epochs=3))
     embed(conn, settings, EmbedConfig())
-    with peak_memory(report, postmaster_pid(settings)):
+    with common.peak_memory(report, common.postmaster_pid(settings)):
         started = time.perf_counter()
         result = train_multitask(conn, settings, config)
         report["step_seconds"] = time.perf_counter() - started
@@ -99,5 +91,4 @@ def print_report(report: dict) -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(REPO))
     print_report(main())

@@ -18,11 +18,11 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 
-from bench.common import REPO, bench_settings, machine
+from bench import common
 from bqx import db
 from bqx.pairs import PAIRS
 
-sys.path.insert(0, str(REPO / "lambda"))  # the Lambda code root (see bqx/cli/online.py)
+sys.path.insert(0, str(common.REPO / "lambda"))  # the Lambda code root (see bqx/cli/online.py)
 
 from bqx_online.config import DEFAULT_FEATURES, DriftConfig, OnlineConfig  # noqa: E402
 from bqx_online.drift import DriftMonitor  # noqa: E402
@@ -146,8 +146,8 @@ def drift() -> dict:
 
 
 def main() -> dict:
-    settings = bench_settings("online")
-    report = {"machine": machine(), "features": WIDTH}
+    settings = common.bench_settings("online")
+    report = {"machine": common.machine(), "features": WIDTH}
     report.update(latency(settings))
     report.update(throughput(settings))
     report.update(drift())

@@ -31,14 +31,14 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import REPO, machine, require_real_data, write_month_slices
+from bench import common
 from bqx import db
 from bqx.config import Settings
 from bqx.dbt_runner import BuildScope, run_dbt
 from bqx.ingest.loader import ingest_files
 from bqx.pairs import PAIRS as UNIVERSE
 
-sys.path.insert(0, str(REPO / "lambda"))  # the Lambda code root (see bqx/cli/online.py)
+sys.path.insert(0, str(common.REPO / "lambda"))  # the Lambda code root (see bqx/cli/online.py)
 
 from bqx_online.config import OnlineConfig  # noqa: E402
 from bqx_online.evaluation import learned_predictions, score, score_by_period  # noqa: E402
@@ -66,10 +66,10 @@ def prepare(settings: Settings) -> None:
             )
             if cur.fetchone()[0]:
                 return
-    require_real_data()
+    common.require_real_data()
     with tempfile.TemporaryDirectory() as tmp:
         for month in ("2017-10", "2017-11", "2017-12"):
-            write_month_slices(list(UNIVERSE), month, Path(tmp) / month)
+            common.write_month_slices(list(UNIVERSE), month, Path(tmp) / month)
         conn = db.connect(settings)
         ingest_files(conn, sorted(Path(tmp).glob("*/*.csv")))
         conn.close()
@@ -135,7 +135,7 @@ def main() -> dict:
     evaluation = replay(service, [m for m in minutes if m >= EVAL[0]])
 
     report: dict = {
-        "machine": machine(),
+        "machine": common.machine(),
         "pairs": list(PAIRS),
         "stride": STRIDE,
         "features": len(source.feature_names),

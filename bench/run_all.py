@@ -18,7 +18,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.common import machine
+from bench import common
 
 BENCH_DIR = Path(__file__).resolve().parent
 SKIP = {"__init__", "common", "run_all"}
@@ -72,12 +72,13 @@ def main(selected: list[str]) -> int:
         body = run.stdout if run.returncode == 0 else run.stderr[-3000:]
         sections[name] = (
             f"## {name} — {status}, {seconds:.0f} s\n\n{summary_line(name)}\n\n"
-            f"Machine: {machine()}; run {stamp}, 1-minute load average {load:.1f} at the start.\n"
+            f"Machine: {common.machine()}; run {stamp}, 1-minute load average {load:.1f} "
+            "at the start.\n"
             f"\n```\n{body.rstrip()}\n```\n"
         )
     results.write_text(
         "# Benchmark results\n\nWritten by `make bench` (`python -m bench.run_all`). Every "
-        "figure is from the machine named in its section; ratios compare against references "
+        "figure is from the common.machine named in its section; ratios compare against references "
         "measured in the same run.\n\n" + "\n".join(sections[n] for n in sorted(sections))
     )
     print(f"wrote {results}")

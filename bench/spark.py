@@ -14,20 +14,11 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench.common import (
-    REPO,
-    bench_settings,
-    machine,
-    peak_memory,
-    postmaster_pid,
-    require_real_data,
-    write_month_slices,
-)
+from bench import common
 from bqx import db
 from bqx.dbt_runner import BuildScope, SparkPaths, dbt_command, dbt_env, dbt_target_dir
 from bqx.ingest.loader import ingest_files
@@ -49,7 +40,7 @@ def run_dbt_timed(settings, args: list[str], scope: BuildScope, target: str) -> 
     env = dbt_env(settings, target)
     started = time.perf_counter()
     run = subprocess.run(
-        dbt_command(settings, args, scope), env=env, cwd=REPO, capture_output=True, text=True
+        dbt_command(settings, args, scope), env=env, cwd=common.REPO, capture_output=True, text=True
     )
     if run.returncode != 0:
         raise SystemExit(f"dbt {' '.join(args)} on {target} failed:\n{run.stdout[-3000:]}")
@@ -62,21 +53,21 @@ def model_times(settings, target: str) -> dict[str, float]:
 
 
 def main() -> dict:
-    require_real_data()
+    common.require_real_data()
     os.environ.update(SPARK_ENV)
-    settings = bench_settings("spark")
+    settings = common.bench_settings("spark")
     spark_home = SparkPaths.of(settings).home
     shutil.rmtree(spark_home, ignore_errors=True)
     scope = BuildScope.parse(train_end=f"{MONTH}-19")
-    report: dict = {"machine": machine(), "month": MONTH, "pairs": list(PAIRS)}
+    report: dict = {"machine": common.machine(), "month": MONTH, "pairs": list(PAIRS)}
     with tempfile.TemporaryDirectory() as tmp:
-        report["bars"] = write_month_slices(list(PAIRS), MONTH, Path(tmp))
+        report["bars"] = common.write_month_slices(list(PAIRS), MONTH, Path(tmp))
         conn = db.connect(settings)
         ingest_files(conn, [Path(tmp)])
         conn.close()
 
     run_dbt_timed(settings, ["seed"], scope, "postgres")
-    with peak_memory(report, postmaster_pid(settings), key="postgres_peak_gib"):
+    with common.peak_memory(report, common.postmaster_pid(settings), key="postgres_peak_gib"):
         report["postgres_seconds"] = run_dbt_timed(settings, ["run", *SELECTION], scope, "postgres")
     report["postgres_models"] = model_times(settings, "postgres")
 
@@ -90,7 +81,7 @@ def main() -> dict:
     conn.close()
 
     run_dbt_timed(settings, ["seed"], scope, "spark")
-    with peak_memory(report, key="spark_peak_gib"):
+    with common.peak_memory(report, key="spark_peak_gib"):
         report["spark_seconds"] = run_dbt_timed(settings, ["run", *SELECTION], scope, "spark")
     report["spark_models"] = model_times(settings, "spark")
     report["spark_over_postgres"] = report["spark_seconds"] / report["postgres_seconds"]
@@ -120,5 +111,4 @@ def print_report(report: dict) -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(REPO))
     print_report(main())

@@ -9,7 +9,6 @@ builds the command tree, so nothing imports it back: no import cycle.
 from __future__ import annotations
 
 import logging
-import sys
 from typing import Annotated
 
 import typer
@@ -83,11 +82,3 @@ online_app.command("serve")(online.serve)
 app.command("evaluate")(evaluation.evaluate)
 app.command("report")(evaluation.report)
 app.command("dashboard")(dashboard.dashboard)
-
-
-def run() -> None:  # pragma: no cover - console entry for `python -m bqx`
-    app()
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(app())

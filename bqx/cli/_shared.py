@@ -12,15 +12,28 @@ import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from bqx import db
 from bqx.config import Settings
 from bqx.errors import BqxUserError
+
+# Options that most commands share; None means "the config's default" (see with_defaults).
+PairsOption = Annotated[
+    str | None, typer.Option(help="Comma-separated pairs, e.g. EURUSD,GBPUSD (default: all).")
+]
+SeedOption = Annotated[int | None, typer.Option(help="Random seed (default 7).")]
+
+
+def count_option(help_text: str):
+    """An optional integer option (rows, epochs, ...) whose default lives in the config."""
+    return Annotated[int | None, typer.Option(help=help_text)]
+
 
 console = Console()
 err_console = Console(stderr=True)
@@ -98,6 +111,24 @@ def parse_date(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise BqxUserError(f"bad date {text!r}: use YYYY-MM-DD") from None
+
+
+def grid(title: str, columns: list[str], left: int = 1) -> Table:
+    """An empty table with these columns: the first `left` hold names, the rest numbers."""
+    table = Table(title=title)
+    for i, name in enumerate(columns):
+        table.add_column(name, justify="left" if i < left else "right")
+    return table
+
+
+def value_table(title: str, rows: list[tuple[str, str]]) -> Table:
+    """A two-column table (what, value) of a command's summary."""
+    table = Table(title=title)
+    table.add_column("")
+    table.add_column("value", justify="right")
+    for name, value in rows:
+        table.add_row(name, value)
+    return table
 
 
 def verdict(passed: bool) -> str:

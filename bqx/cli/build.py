@@ -9,14 +9,14 @@ import typer
 from rich.table import Table
 
 from bqx import db
-from bqx.cli._shared import console, user_errors
+from bqx.cli._shared import PairsOption, console, user_errors
 from bqx.config import Settings
 from bqx.errors import BqxUserError
 
 
 @user_errors
 def build(
-    pairs: Annotated[str | None, typer.Option(help="Comma-separated pairs (default all).")] = None,
+    pairs: PairsOption = None,
     months: Annotated[
         str | None, typer.Option(help="Rebuild only these months: YYYY-MM..YYYY-MM.")
     ] = None,

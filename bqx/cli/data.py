@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from bqx import db
-from bqx.cli._shared import console, parse_date, progress, user_errors
+from bqx.cli._shared import PairsOption, console, grid, parse_date, progress, user_errors
 from bqx.config import Settings
 from bqx.errors import BqxUserError
 
@@ -20,9 +20,7 @@ def synth(
     out: Annotated[Path, typer.Option(help="Output directory.")] = Path("data/synth"),
     start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD.")] = "2024-01-01",
     days: Annotated[int, typer.Option(help="Calendar days.")] = 21,
-    pairs: Annotated[
-        str | None, typer.Option(help="Comma-separated pairs (default all 28).")
-    ] = None,
+    pairs: PairsOption = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
 ):
     """Write a generated market: <PAIR>.csv.gz for each pair and ground_truth.json."""
@@ -112,9 +110,9 @@ def _ingest_to_parquet(settings: Settings, files: list[Path], **options) -> None
 
 
 def _ingest_summary(results) -> Table:
-    table = Table(title="ingest summary")
-    for name in ["file", "format", "read", "loaded", "duplicates", "rejected"]:
-        table.add_column(name, justify="left" if name in ("file", "format") else "right")
+    table = grid(
+        "ingest summary", ["file", "format", "read", "loaded", "duplicates", "rejected"], left=2
+    )
     for r in results:
         counts = (r.rows_read, r.rows_loaded, r.rows_duplicate, r.rows_rejected)
         table.add_row(r.source, r.file_format, *(f"{v:,}" for v in counts))
@@ -147,7 +145,7 @@ def export_parquet(
         Path | None,
         typer.Option(help="Parquet root (default BQX_SPARK_RAW_PATH, else $BQX_HOME/spark/raw)."),
     ] = None,
-    pairs: Annotated[str | None, typer.Option(help="Comma-separated pairs (default all).")] = None,
+    pairs: PairsOption = None,
 ):
     """Copy raw.m1_bars (and bqx.lead_lag_relationships) to parquet for the spark target."""
     from bqx.dbt_runner import SparkPaths

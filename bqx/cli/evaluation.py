@@ -8,7 +8,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from bqx.cli._shared import console, database_step, user_errors, with_defaults
+from bqx.cli._shared import (
+    PairsOption,
+    SeedOption,
+    console,
+    count_option,
+    database_step,
+    user_errors,
+    with_defaults,
+)
 from bqx.config import Settings
 
 HEADLINE = ("r2", "directional_accuracy", "ic", "sharpe", "hit_rate", "max_drawdown")
@@ -16,21 +24,15 @@ HEADLINE = ("r2", "directional_accuracy", "ic", "sharpe", "hit_rate", "max_drawd
 
 @user_errors
 def evaluate(
-    pairs: Annotated[
-        str | None, typer.Option(help="Comma-separated pairs (default: all with targets).")
-    ] = None,
-    folds: Annotated[int | None, typer.Option(help="Walk-forward folds (default 3).")] = None,
-    train_rows: Annotated[
-        int | None, typer.Option(help="Training sample per pair, seeded (default 20000).")
-    ] = None,
+    pairs: PairsOption = None,
+    folds: count_option("Walk-forward folds (default 3).") = None,
+    train_rows: count_option("Training sample per pair, seeded (default 20000).") = None,
     spread_config: Annotated[
         Path | None,
         typer.Option(help="CSV `pair,spread_pips` overriding the default spreads."),
     ] = None,
-    bootstrap: Annotated[
-        int | None, typer.Option(help="Block-bootstrap resamples (0: none; default 200).")
-    ] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed (default 7).")] = None,
+    bootstrap: count_option("Block-bootstrap resamples (0: none; default 200).") = None,
+    seed: SeedOption = None,
 ):
     """Walk-forward ablation of every stage and baselines → bqx.evaluation_results, reports/."""
     from bqx.pairs import parse_pairs

@@ -7,16 +7,22 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from bqx.cli._shared import console, database_step, user_errors, with_defaults
+from bqx.cli._shared import (
+    PairsOption,
+    console,
+    count_option,
+    database_step,
+    grid,
+    user_errors,
+    with_defaults,
+)
 
 GRANGER_TABLE_ROWS = 40
 
 
 @user_errors
 def granger(
-    pairs: Annotated[
-        str | None, typer.Option(help="Comma-separated pairs (default all 28).")
-    ] = None,
+    pairs: PairsOption = None,
     max_lag: Annotated[
         int | None,
         typer.Option(
@@ -24,10 +30,8 @@ def granger(
             "max_lead_lag_minutes)."
         ),
     ] = None,
-    max_rows: Annotated[
-        int | None, typer.Option(help="Most recent training rows per ordered pair (default 60000).")
-    ] = None,
-    workers: Annotated[int | None, typer.Option(help="Worker processes (default 2).")] = None,
+    max_rows: count_option("Most recent training rows per ordered pair (default 60000).") = None,
+    workers: count_option("Worker processes (default 2).") = None,
     vol_window: Annotated[
         int | None,
         typer.Option(
@@ -75,9 +79,11 @@ def granger(
 def _granger_table(result) -> Table:
     from models_ml.granger.report import summary_rows
 
-    table = Table(title=f"lead-lag relationships (FDR {result.alpha:g}), strongest first")
-    for name in ["leader", "follower", "lag (min)", "F", "p_adjusted", "effect size"]:
-        table.add_column(name, justify="left" if name in ("leader", "follower") else "right")
+    table = grid(
+        f"lead-lag relationships (FDR {result.alpha:g}), strongest first",
+        ["leader", "follower", "lag (min)", "F", "p_adjusted", "effect size"],
+        left=2,
+    )
     for row in summary_rows(result, limit=GRANGER_TABLE_ROWS):
         table.add_row(*row)
     return table

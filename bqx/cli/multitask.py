@@ -2,32 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-import typer
-from rich.table import Table
-
-from bqx.cli._shared import console, database_step, user_errors, with_defaults
+from bqx.cli._shared import (
+    PairsOption,
+    SeedOption,
+    console,
+    count_option,
+    database_step,
+    grid,
+    user_errors,
+    with_defaults,
+)
 
 
 @user_errors
 def train_multitask(
-    pairs: Annotated[
-        str | None, typer.Option(help="Comma-separated pairs (default: all with data).")
-    ] = None,
-    sample_rows: Annotated[
-        int | None, typer.Option(help="Train-period rows per pair (default 20000).")
-    ] = None,
-    validation_rows: Annotated[
-        int | None, typer.Option(help="Validation-period rows per pair (default 5000).")
-    ] = None,
-    test_rows: Annotated[
-        int | None, typer.Option(help="Test-period rows per pair, scored once (default 10000).")
-    ] = None,
-    epochs: Annotated[
-        int | None, typer.Option(help="Most epochs, early stopping (default 50).")
-    ] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed (default 7).")] = None,
+    pairs: PairsOption = None,
+    sample_rows: count_option("Train-period rows per pair (default 20000).") = None,
+    validation_rows: count_option("Validation-period rows per pair (default 5000).") = None,
+    test_rows: count_option("Test-period rows per pair, scored once (default 10000).") = None,
+    epochs: count_option("Most epochs, early stopping (default 50).") = None,
+    seed: SeedOption = None,
 ):
     """One multi-task net per pair (bqx, vol, regime at t+60), a single-task twin, baselines."""
     from bqx.pairs import parse_pairs
@@ -47,9 +41,11 @@ def train_multitask(
     )
     with database_step() as (settings, conn, on_step):
         result = train(conn, settings, config, on_step)
-    table = Table(title="multi-task vs single-task vs baselines (test period)")
-    for name in ["pair", "model", "bqx MAE", "bqx R²", "direction", "vol R²", "regime acc"]:
-        table.add_column(name, justify="left" if name in ("pair", "model") else "right")
+    table = grid(
+        "multi-task vs single-task vs baselines (test period)",
+        ["pair", "model", "bqx MAE", "bqx R²", "direction", "vol R²", "regime acc"],
+        left=2,
+    )
     for pair in result.pairs:
         for model in ("multi_task", "single_task", "ridge", "persistence"):
             s = pair.scores[model]
@@ -82,9 +78,7 @@ def train_multitask(
 
 @user_errors
 def predict_multitask(
-    pairs: Annotated[
-        str | None, typer.Option(help="Comma-separated pairs (default: every trained pair).")
-    ] = None,
+    pairs: PairsOption = None,
 ):
     """Predictions of the multi-task nets for every input row → bqx.multitask_predictions."""
     from bqx.pairs import parse_pairs

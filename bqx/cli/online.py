@@ -8,10 +8,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from bqx import db
-from bqx.cli._shared import console, parse_date, progress, stage_bars, user_errors
+from bqx.cli._shared import (
+    PairsOption,
+    console,
+    count_option,
+    grid,
+    parse_date,
+    progress,
+    stage_bars,
+    user_errors,
+    value_table,
+)
 from bqx.config import Settings
 from bqx.errors import BqxUserError
 
@@ -108,26 +117,29 @@ def replay(
 
 
 def _print_replay(result, scores, config, n_features: int) -> None:
-
     steps = sorted(result.step_seconds)
-    table = Table(title=f"online replay ({len(config.pairs)} pairs, {n_features} features)")
-    table.add_column("")
-    table.add_column("value", justify="right")
-    table.add_row("minutes replayed", f"{result.minutes:,}")
-    table.add_row("predictions stored", f"{result.predicted:,}")
-    table.add_row("outcomes learned", f"{result.learned:,}")
-    table.add_row("checkpoints", f"{result.checkpoints:,}")
-    table.add_row("drift events", f"{len(result.drift_events):,}")
-    table.add_row("time", f"{result.seconds:.1f} s")
-    table.add_row("minutes/s", f"{result.minutes_per_second:,.1f}")
+    summary = [
+        ("minutes replayed", f"{result.minutes:,}"),
+        ("predictions stored", f"{result.predicted:,}"),
+        ("outcomes learned", f"{result.learned:,}"),
+        ("checkpoints", f"{result.checkpoints:,}"),
+        ("drift events", f"{len(result.drift_events):,}"),
+        ("time", f"{result.seconds:.1f} s"),
+        ("minutes/s", f"{result.minutes_per_second:,.1f}"),
+    ]
     if steps:
         p95 = steps[min(len(steps) - 1, int(0.95 * len(steps)))]
         p50 = statistics.median(steps)
-        table.add_row("step p50 / p95", f"{p50 * 1e3:.1f} / {p95 * 1e3:.1f} ms")
+        summary.append(("step p50 / p95", f"{p50 * 1e3:.1f} / {p95 * 1e3:.1f} ms"))
+    table = value_table(
+        f"online replay ({len(config.pairs)} pairs, {n_features} features)", summary
+    )
     console.print(table)
-    per_pair = Table(title="learned predictions of the span")
-    for name in ["pair", "n", "MAE", "directional accuracy", "drift events"]:
-        per_pair.add_column(name, justify="left" if name == "pair" else "right")
+    per_pair = grid(
+        "learned predictions of the span",
+        ["pair", "n", "MAE", "directional accuracy", "drift events"],
+        left=1,
+    )
     for pair, s in scores.items():
         events = sum(1 for e in result.drift_events if e.pair == pair)
         per_pair.add_row(
@@ -138,11 +150,9 @@ def _print_replay(result, scores, config, n_features: int) -> None:
 
 @user_errors
 def serve(
-    pairs: Annotated[str | None, typer.Option(help="Comma-separated pairs (default all).")] = None,
+    pairs: PairsOption = None,
     backend: BackendOption = "postgres",
-    max_steps: Annotated[
-        int | None, typer.Option(help="Stop after this many steps (default: run until Ctrl-C).")
-    ] = None,
+    max_steps: count_option("Stop after this many steps (default: run until Ctrl-C).") = None,
     poll_seconds: Annotated[float, typer.Option(help="Seconds between looks for new data.")] = 5.0,
     arf_models: Annotated[int, typer.Option(help="Trees of the ARF member.")] = 10,
 ):

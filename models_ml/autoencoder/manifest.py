@@ -7,7 +7,6 @@ would produce embeddings that look fine and mean nothing, so `check_features` re
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 from bqx.config import Settings
 from bqx.errors import BqxUserError
 from bqx.feature_reader import InputColumn
+from models_ml.common.manifests import read_manifest
 
 EMBEDDING_DIM = 64
 RECONSTRUCTION_MAE_TARGET = 0.05  # the plan's target, standardized units
@@ -60,14 +60,7 @@ class AutoencoderArtifacts:
 
 def load_manifest(artifacts: AutoencoderArtifacts) -> dict:
     """The manifest of the trained autoencoder; a clear error when there is none."""
-    if not artifacts.manifest.exists():
-        raise BqxUserError(
-            f"no trained autoencoder in {artifacts.directory}: run `bqx train autoencoder` first"
-        )
-    try:
-        manifest = json.loads(artifacts.manifest.read_text())
-    except json.JSONDecodeError as err:
-        raise BqxUserError(f"{artifacts.manifest} is not valid JSON: {err}") from None
+    manifest = read_manifest(artifacts.manifest, "autoencoder", "bqx train autoencoder")
     if not isinstance(manifest.get("features"), list):
         raise BqxUserError(f"{artifacts.manifest} has no feature list: retrain the autoencoder")
     return manifest

@@ -25,6 +25,7 @@ from bqx.config import Settings
 from bqx.errors import BqxUserError
 from bqx.feature_reader import InputColumn
 from bqx.periods import Periods
+from models_ml.common.manifests import read_manifest
 from models_ml.multitask.data import input_names
 from models_ml.multitask.net import LOSS_WEIGHTS, TASKS, TargetScaler
 
@@ -153,14 +154,7 @@ def _previous(artifacts: MultitaskArtifacts, features: list[str], classes: list[
 
 
 def load_manifest(artifacts: MultitaskArtifacts) -> dict:
-    if not artifacts.manifest.exists():
-        raise BqxUserError(
-            f"no trained multi-task nets in {artifacts.directory}: run `bqx train multitask` first"
-        )
-    try:
-        manifest = json.loads(artifacts.manifest.read_text())
-    except json.JSONDecodeError as err:
-        raise BqxUserError(f"{artifacts.manifest} is not valid JSON: {err}") from None
+    manifest = read_manifest(artifacts.manifest, "multi-task nets", "bqx train multitask")
     if not isinstance(manifest.get("features"), list) or not manifest.get("pairs"):
         raise BqxUserError(f"{artifacts.manifest} lists no features or pairs: retrain")
     return manifest

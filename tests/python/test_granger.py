@@ -368,7 +368,7 @@ def test_volatility_scale_uses_only_earlier_minutes():
         ({"pairs": ("EURUSD", "EURXYZ")}, "unknown pair"),
         ({"pairs": ("EURUSD", "AUDNZD")}, "share a currency"),
         ({"max_lag": 0}, "--max-lag"),
-        ({"alpha": 1.5}, "--alpha"),
+        ({"alpha": 1.5}, "lead_lag_alpha"),
         ({"max_rows": 100}, "--max-rows"),
         ({"workers": 0}, "--workers"),
         ({"vol_window": 2}, "--vol-window"),
