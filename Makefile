@@ -16,7 +16,7 @@ DOCS_PORT ?= 8080
 
 help:
 	@echo "make demo   - generated market → PostgreSQL → dbt features → Granger → autoencoder → multi-task nets"
-	@echo "make test   - lint (ruff, sqlfluff) + pytest (incl. dbt build/test on generated data)"
+	@echo "make test   - lint (ruff, import-linter, sqlfluff) + pytest (incl. dbt build/test on generated data)"
 	@echo "make docs   - dbt docs site of the demo database on http://127.0.0.1:$(DOCS_PORT)"
 	@echo "make bench  - benchmarks under bench/ (needs ../shared/data/fx_m1)"
 	@echo "make setup  - create .venv with the pinned dependencies"

@@ -29,6 +29,12 @@ def mae(y: np.ndarray, pred: np.ndarray) -> float:
     return float(np.mean(np.abs(pred - y))) if len(y) else float("nan")
 
 
+def rmse(y: np.ndarray, pred: np.ndarray) -> float:
+    """Root mean squared error (NaN for no rows)."""
+    y, pred = np.asarray(y, np.float64), np.asarray(pred, np.float64)
+    return float(np.sqrt(np.mean((pred - y) ** 2))) if len(y) else float("nan")
+
+
 def r2(y: np.ndarray, pred: np.ndarray) -> float:
     """1 − SSE/SST about the evaluated rows' own mean (NaN for < 2 rows or a constant y)."""
     y, pred = np.asarray(y, np.float64), np.asarray(pred, np.float64)

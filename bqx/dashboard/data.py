@@ -3,8 +3,10 @@
 Windows ("last hour / day / week") are anchored on the newest `ts_utc` in online_predictions,
 not on the wall clock: replays run on historical market time. Accuracy windows end at the
 newest prediction whose outcome is already known (realized is set), since the last horizon's
-worth of predictions cannot be scored yet. Everything is aggregated in SQL, so a
-week of 28 pairs reaches Python as a few hundred rows.
+worth of predictions cannot be scored yet. Series and counts are aggregated in SQL, so a
+week of 28 pairs reaches Python as a few hundred rows; the accuracy windows' scores come
+from bqx.metrics (one definition of each metric) over the window's scored values, which
+reach Python as arrays (a week of 28 pairs: ~280,000 values, ~10 ms to read here).
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import numpy as np
 import psycopg2.extensions
 from psycopg2 import sql
 
+from bqx.metrics import directional_accuracy, mae, rmse
 from bqx.pairs import PAIRS, validate_pair
 
 log = logging.getLogger(__name__)
@@ -49,7 +53,37 @@ class WindowAccuracy:
     mae: float | None
     rmse: float | None
     static_mae: float | None  # the static (multi-task) model on the same rows
-    hit_rate: float | None  # share of scored rows with the sign of the move right
+    hit_rate: float | None  # bqx.metrics.directional_accuracy of the scored rows
+
+
+def window_accuracy(
+    window: str,
+    horizon_minutes: int,
+    scored_until: datetime,
+    predictions: int,
+    scored: int,
+    predicted: list | None,
+    realized: list | None,
+    static: list | None,
+) -> WindowAccuracy:
+    """A window's scores from its scored rows, with the project's metrics (bqx.metrics)."""
+    pred, real, stat = (np.array(v or [], dtype=np.float64) for v in (predicted, realized, static))
+    has_static = ~np.isnan(stat)
+
+    def known(value: float) -> float | None:
+        return None if np.isnan(value) else value
+
+    return WindowAccuracy(
+        window=window,
+        horizon_minutes=horizon_minutes,
+        scored_until=scored_until,
+        predictions=predictions,
+        scored=scored,
+        mae=known(mae(real, pred)),
+        rmse=known(rmse(real, pred)),
+        static_mae=known(mae(real[has_static], stat[has_static])),
+        hit_rate=known(directional_accuracy(real, pred)),
+    )
 
 
 @dataclass(frozen=True)
@@ -128,7 +162,8 @@ def load_dashboard_data(
     data = DashboardData(newest_utc=newest, missing_tables=missing)
     data.pairs = [r[0] for r in _rows(conn, PAIRS_SQL, params, p=t["online_predictions"])]
     data.accuracy = [
-        WindowAccuracy(*row) for row in _rows(conn, ACCURACY_SQL, params, p=t["online_predictions"])
+        window_accuracy(*row)
+        for row in _rows(conn, ACCURACY_SQL, params, p=t["online_predictions"])
     ]
     data.accuracy_series = _rows(conn, ACCURACY_SERIES_SQL, params, p=t["online_predictions"])
     if "ensemble_weights" not in missing:
@@ -224,13 +259,9 @@ ACCURACY_SQL = sql.SQL(
         a.scored_until,
         count(*)::int,
         count(p.realized)::int,
-        avg(abs(p.prediction - p.realized)),
-        sqrt(avg((p.prediction - p.realized) ^ 2)),
-        avg(abs(p.static_prediction - p.realized)),
-        (
-            avg((sign(p.prediction) = sign(p.realized))::int)
-                filter (where p.realized is not null and p.realized <> 0)
-        )::float8
+        array_agg(p.prediction) filter (where p.realized is not null),
+        array_agg(p.realized) filter (where p.realized is not null),
+        array_agg(p.static_prediction) filter (where p.realized is not null)
     from windows as w
     cross join anchors as a
     inner join {{p}} as p

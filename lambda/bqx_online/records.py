@@ -48,6 +48,16 @@ class Learned:
 
 
 @dataclass(frozen=True)
+class LearnerSnapshot:
+    """What a checkpoint saves: the pickled learner and where its learning stands."""
+
+    blob: bytes
+    ts_utc: datetime
+    learned_through: datetime | None
+    n_learned: int
+
+
+@dataclass(frozen=True)
 class CheckpointInfo:
     pair: str
     version: int

@@ -10,7 +10,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from bqx_online.records import CheckpointInfo, DriftEvent, Learned, Prediction, WeightRow
+from bqx_online.records import (
+    CheckpointInfo,
+    DriftEvent,
+    Learned,
+    LearnerSnapshot,
+    Prediction,
+    WeightRow,
+)
 
 
 class OnlineStore(Protocol):
@@ -40,14 +47,7 @@ class OnlineStore(Protocol):
     def alert(self, events: list[DriftEvent]) -> None:
         """Raise the alarm for new drift events (NOTIFY / a CloudWatch metric)."""
 
-    def save_checkpoint(
-        self,
-        pair: str,
-        blob: bytes,
-        ts_utc: datetime,
-        learned_through: datetime | None,
-        n_learned: int,
-    ) -> CheckpointInfo:
+    def save_checkpoint(self, pair: str, snapshot: LearnerSnapshot) -> CheckpointInfo:
         """Write a new version, then move the pair's pointer to it; return the new version."""
 
     def load_checkpoint(self, pair: str) -> tuple[CheckpointInfo, bytes] | None:

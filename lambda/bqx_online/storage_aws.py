@@ -27,7 +27,14 @@ from decimal import Decimal
 import boto3
 from botocore.exceptions import ClientError
 
-from bqx_online.records import CheckpointInfo, DriftEvent, Learned, Prediction, WeightRow
+from bqx_online.records import (
+    CheckpointInfo,
+    DriftEvent,
+    Learned,
+    LearnerSnapshot,
+    Prediction,
+    WeightRow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +113,20 @@ class AwsStore:
             TreatMissingData="notBreaching",
         )
 
+    def _put_once(self, item: dict) -> bool:
+        """Put an item unless its key exists (exactly-once writes); False when it did."""
+        try:
+            self.dynamodb.put_item(
+                TableName=self.config.table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as err:
+            if not _conditional_failed(err):
+                raise
+            return False
+        return True
+
     # ------------------------------------------------------------------ predictions
     def put_predictions(self, predictions: list[Prediction]) -> list[bool]:
         written = []
@@ -121,17 +142,7 @@ class AwsStore:
             }
             if p.static_prediction is not None:
                 item["static_prediction"] = {"N": str(_number(p.static_prediction))}
-            try:
-                self.dynamodb.put_item(
-                    TableName=self.config.table,
-                    Item=item,
-                    ConditionExpression="attribute_not_exists(pk)",
-                )
-                written.append(True)
-            except ClientError as err:
-                if not _conditional_failed(err):
-                    raise
-                written.append(False)
+            written.append(self._put_once(item))
         return written
 
     def predictions(
@@ -221,23 +232,14 @@ class AwsStore:
     def put_drift_events(self, events: list[DriftEvent]) -> list[bool]:
         written = []
         for e in events:
-            try:
-                self.dynamodb.put_item(
-                    TableName=self.config.table,
-                    Item={
-                        "pk": {"S": f"DRIFT#{e.pair}"},
-                        "sk": {"S": f"{_epoch_key(e.ts_utc)}#{e.detector}"},
-                        "detector": {"S": e.detector},
-                        "evidence": {"S": json.dumps(e.evidence)},
-                        "created_at": {"S": datetime.now(UTC).isoformat()},
-                    },
-                    ConditionExpression="attribute_not_exists(pk)",
-                )
-                written.append(True)
-            except ClientError as err:
-                if not _conditional_failed(err):
-                    raise
-                written.append(False)
+            item = {
+                "pk": {"S": f"DRIFT#{e.pair}"},
+                "sk": {"S": f"{_epoch_key(e.ts_utc)}#{e.detector}"},
+                "detector": {"S": e.detector},
+                "evidence": {"S": json.dumps(e.evidence)},
+                "created_at": {"S": datetime.now(UTC).isoformat()},
+            }
+            written.append(self._put_once(item))
         return written
 
     def drift_events(self, pair: str) -> list[DriftEvent]:
@@ -285,14 +287,9 @@ class AwsStore:
             raise
         return json.loads(body["Body"].read())
 
-    def save_checkpoint(
-        self,
-        pair: str,
-        blob: bytes,
-        ts_utc: datetime,
-        learned_through: datetime | None,
-        n_learned: int,
-    ) -> CheckpointInfo:
+    def save_checkpoint(self, pair: str, snapshot: LearnerSnapshot) -> CheckpointInfo:
+        blob, ts_utc = snapshot.blob, snapshot.ts_utc
+        learned_through, n_learned = snapshot.learned_through, snapshot.n_learned
         current = self._pointer(pair)
         version = (current["version"] if current else 0) + 1
         key = self._version_key(pair, version)

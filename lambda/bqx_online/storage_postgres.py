@@ -20,7 +20,14 @@ import psycopg2.extensions
 from psycopg2.extras import Json, execute_values
 
 from bqx.sql import apply_ddl
-from bqx_online.records import CheckpointInfo, DriftEvent, Learned, Prediction, WeightRow
+from bqx_online.records import (
+    CheckpointInfo,
+    DriftEvent,
+    Learned,
+    LearnerSnapshot,
+    Prediction,
+    WeightRow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -147,14 +154,9 @@ class PostgresStore:
                 cur.execute("select pg_notify(%s, %s)", (NOTIFY_CHANNEL, json.dumps(payload)))
 
     # ------------------------------------------------------------------ checkpoints
-    def save_checkpoint(
-        self,
-        pair: str,
-        blob: bytes,
-        ts_utc: datetime,
-        learned_through: datetime | None,
-        n_learned: int,
-    ) -> CheckpointInfo:
+    def save_checkpoint(self, pair: str, snapshot: LearnerSnapshot) -> CheckpointInfo:
+        blob, ts_utc = snapshot.blob, snapshot.ts_utc
+        learned_through, n_learned = snapshot.learned_through, snapshot.n_learned
         with self.conn, self.conn.cursor() as cur:
             cur.execute(
                 "select coalesce(max(version), 0) + 1 from bqx.online_checkpoints where pair = %s",
