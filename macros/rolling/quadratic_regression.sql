@@ -1,8 +1,8 @@
 {#- Least-squares fit y = a·x² + b·x + c over the last W grid minutes, x = 0 … W-1 (oldest 0),
     in three steps that cost the same for every W:
 
-    1. quadratic_running_sums: running sums of y, n·y, n²·y and y² within a block (macros/
-       blocks.sql), n = the row's index in its block (`block_row`);
+    1. quadratic_running_sums: running sums of y, n·y, n²·y and y² within a block
+       (macros/rolling/blocks.sql), n = the row's index in its block (`block_row`);
     2. quadratic_window_sums: the window's sums s0 = Σy, s1 = Σn·y, s2 = Σn²·y, syy = Σy², as
        S(t) − S(t − W);
     3. quadratic_projections: with n0 = n − W + 1 the window's own sums are T1 = s1 − n0·s0 and
