@@ -2,7 +2,7 @@
 
 {% macro lead_lag_slot_rows() -%}
     {#- The follower → leader slots, read at compile time from bqx.lead_lag_relationships
-        (written by `bqx granger`; only rows with p_adjusted < 0.05). Up to len(leader_slots())
+        (written by `bqx granger`; only rows with p_adjusted < var('lead_lag_alpha')). Up to len(leader_slots())
         leaders per follower, by effect size. Every value is validated before it is templated.
         Without the table (Granger not run yet) every slot is empty. -#}
     {%- set rows = [] -%}
@@ -21,7 +21,7 @@
                 lag_minutes,
                 row_number() over (partition by follower order by effect_size desc, leader) as slot
             from {{ relation }}
-            where p_adjusted < 0.05
+            where p_adjusted < {{ var('lead_lag_alpha') | float }}
         ) as ranked
         where slot <= {{ leader_slots() | length }}
         order by follower, slot
@@ -33,7 +33,7 @@
             {{ exceptions.raise_compiler_error("lead_lag_relationships names a pair outside seeds/pairs.csv: " ~ follower ~ ", " ~ leader) }}
         {%- endif -%}
         {%- set lag = row[3] | int -%}
-        {%- if lag < 1 or lag > 120 -%}
+        {%- if lag < 1 or lag > var('max_lead_lag_minutes') | int -%}
             {{ exceptions.raise_compiler_error("lead_lag_relationships has an implausible lag " ~ row[3]) }}
         {%- endif -%}
         {%- do rows.append({'follower': follower, 'slot': row[1] | int, 'leader': leader, 'lag': lag}) -%}

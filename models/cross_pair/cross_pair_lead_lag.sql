@@ -5,7 +5,7 @@
 -- Features of each follower's leaders, taken at the leader's discovered lag: for slot k, the
 -- leader's bqx_60, bqx_15, reg_bqx w60 quadratic and linear terms, w240 quadratic term and
 -- vol_60 as of lag minutes before t (so still point in time). Slots come from
--- bqx.lead_lag_relationships (written by `bqx granger` on the train period, p_adjusted < 0.05)
+-- bqx.lead_lag_relationships (written by `bqx granger` on the train period, p_adjusted < {{ var('lead_lag_alpha') }})
 -- and are read at compile time: the slot table below is generated SQL. An empty slot (fewer
 -- significant leaders than slots) holds 0; which leader fills which slot is in
 -- bqx.lead_lag_relationships, ordered by effect size (see the model's docs).
