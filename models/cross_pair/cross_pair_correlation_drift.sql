@@ -16,10 +16,7 @@ with sisters as (
     where {{ pair_in_scope('k.pair') }}
 ),
 
-correlations as (
-    select * from {{ ref('sister_correlation') }}
-    where {{ ts_in_scope('ts_utc', halo_before=true) }} and {{ pair_in_scope('pair') }}
-),
+{{ rows_in_scope('correlations', ref('sister_correlation'), halo_before=true) }},
 
 selected as (
     -- the correlation with each selected sister, picked from the 12 sister columns

@@ -14,10 +14,7 @@ with sisters as (
     where {{ pair_in_scope('pair') }}
 ),
 
-regressions as (
-    select * from {{ ref('reg_bqx') }}
-    where {{ ts_in_scope('ts_utc') }}
-),
+{{ rows_in_scope('regressions', ref('reg_bqx'), by_pair=false) }},
 
 final as (
     select

@@ -14,10 +14,7 @@ with sisters as (
     where {{ pair_in_scope('pair') }}
 ),
 
-volatility as (
-    select * from {{ ref('volatility') }}
-    where {{ ts_in_scope('ts_utc') }}
-),
+{{ rows_in_scope('volatility', ref('volatility'), by_pair=false) }},
 
 ratios as (
     select

@@ -3,10 +3,7 @@
 
 -- bqx_w = 100 · (idx(t) − mean(idx(t−w) … idx(t−1))) / mean(…), computed in int_m1_series
 -- from exact integer price sums. Rows appear once the longest window (630) is full.
-with series as (
-    select * from {{ ref('int_m1_series') }}
-    where {{ ts_in_scope('ts_utc') }} and {{ pair_in_scope('pair') }}
-),
+with {{ rows_in_scope('series', ref('int_m1_series')) }},
 
 final as (
     select

@@ -8,19 +8,7 @@
 -- min and max use a sparse table (doubling lags), O(n·log W) instead of rescanning W rows.
 {%- set partition = 'pair, segment_start_utc' %}
 
-with series as (
-    select
-        pair,
-        ts_utc,
-        segment_start_utc,
-        segment_row,
-        price_units,
-        high,
-        low,
-        close
-    from {{ ref('int_m1_series') }}
-    where {{ ts_in_scope('ts_utc', halo_before=true) }} and {{ pair_in_scope('pair') }}
-),
+with {{ segment_series(['price_units', 'high', 'low', 'close']) }},
 
 {{ sparse_table_ctes('series', {'high': 'greatest', 'low': 'least'}, range_windows() | max, partition) }},
 

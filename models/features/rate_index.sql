@@ -2,10 +2,7 @@
 -- depends_on: {{ ref('pairs') }} (the partition tree has one branch per pair of the seed)
 
 -- Close × 100 / close of the pair's first bar in the data set, on the filled minute grid.
-with series as (
-    select * from {{ ref('int_m1_series') }}
-    where {{ ts_in_scope('ts_utc') }} and {{ pair_in_scope('pair') }}
-),
+with {{ rows_in_scope('series', ref('int_m1_series')) }},
 
 final as (
     select

@@ -12,18 +12,11 @@
 {%- set longest = reg_windows() | max %}
 {%- set grid = 4096 %}
 
-with series as (
-    select
-        pair,
-        ts_utc,
-        segment_start_utc,
-        segment_row,
-        bqx_60 as bqx,
-        round(bqx_60 * {{ grid }}) / {{ grid }} as bqx_hi,
-        bqx_60 - round(bqx_60 * {{ grid }}) / {{ grid }} as bqx_lo
-    from {{ ref('int_m1_series') }}
-    where {{ ts_in_scope('ts_utc', halo_before=true) }} and {{ pair_in_scope('pair') }}
-),
+with {{ segment_series([
+    'bqx_60 as bqx',
+    'round(bqx_60 * ' ~ grid ~ ') / ' ~ grid ~ ' as bqx_hi',
+    'bqx_60 - round(bqx_60 * ' ~ grid ~ ') / ' ~ grid ~ ' as bqx_lo'
+]) }},
 
 blocked as (
     select

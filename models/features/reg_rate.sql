@@ -10,17 +10,7 @@
 {%- set blocks = block_partition(partition) %}
 {%- set longest = reg_windows() | max %}
 
-with series as (
-    select
-        pair,
-        ts_utc,
-        segment_start_utc,
-        segment_row,
-        price_units,
-        index_scale
-    from {{ ref('int_m1_series') }}
-    where {{ ts_in_scope('ts_utc', halo_before=true) }} and {{ pair_in_scope('pair') }}
-),
+with {{ segment_series(['price_units', 'index_scale']) }},
 
 blocked as (
     select

@@ -2,16 +2,7 @@
 -- depends_on: {{ ref('pairs') }} (the partition tree has one branch per pair of the seed)
 
 -- Log returns of the close over the last W minutes, in percent, within the segment.
-with series as (
-    select
-        pair,
-        ts_utc,
-        segment_start_utc,
-        segment_row,
-        price_units
-    from {{ ref('int_m1_series') }}
-    where {{ ts_in_scope('ts_utc', halo_before=true) }} and {{ pair_in_scope('pair') }}
-),
+with {{ segment_series(['price_units']) }},
 
 final as (
     select
