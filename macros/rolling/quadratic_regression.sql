@@ -96,3 +96,71 @@
     case when {{ prefix }}_sst > 0 then greatest(1 - {{ sse }} / {{ prefix }}_sst, 0) else 0 end as {{ prefix }}_r2,
     sqrt({{ sse }} / {{ w }}) * abs({{ scale }}) as {{ prefix }}_rmse
 {%- endmacro %}
+
+{% macro quadratic_regression_ctes(parts, carried, y_now, partition_by, scale='1', exact_cast=none) -%}
+    {#- The CTEs blocked, running, window_sums, moments and final of a REG model (reg_rate,
+        reg_bqx), after its CTE `series`: the fit over every W of reg_windows() of a series
+        given in parts [(prefix, y, yy), ...] (see quadratic_running_sums), `carried` columns
+        passed through to the fit. The caller's body is the filter of `moments` (which rows
+        get a fit), written where the model can show it. -#}
+    {%- set longest = reg_windows() | max -%}
+    {%- set blocks = block_partition(partition_by) -%}
+blocked as (
+    select
+        series.*,
+        {{ block_columns('series.segment_row', longest) }}
+    from series
+    {{ block_copies() }}
+),
+
+running as (
+    select
+        *,
+        {%- for prefix, y, yy in parts %}
+        {{ quadratic_running_sums(prefix, y, yy, blocks) }}{{ "," if not loop.last }}
+        {%- endfor %}
+    from blocked
+),
+
+window_sums as (
+    select
+        pair,
+        ts_utc,
+        segment_row,
+        block_row,
+        {%- for column in carried %}
+        {{ column }},
+        {%- endfor %}
+        {%- for w in reg_windows() %}
+        {%- set outer_loop = loop %}
+        {%- for prefix, _, _ in parts %}
+        {{ quadratic_window_sums(prefix, w, blocks) }}{{ "," if not (loop.last and outer_loop.last) }}
+        {%- endfor %}
+        {%- endfor %}
+    from running
+),
+
+moments as {{ computed_once() }} (
+    select
+        pair,
+        ts_utc,
+        {%- for column in carried %}
+        {{ column }},
+        {%- endfor %}
+        {%- for w in reg_windows() %}
+        {{ quadratic_moments(w, parts | map(attribute=0) | list, exact_cast) }}{{ "," if not loop.last }}
+        {%- endfor %}
+    from window_sums
+    {{ caller() }}
+),
+
+final as (
+    select
+        pair,
+        ts_utc,
+        {%- for w in reg_windows() %}
+        {{ quadratic_fit_terms('w' ~ w, w, y_now, scale) }}{{ "," if not loop.last }}
+        {%- endfor %}
+    from moments
+)
+{%- endmacro %}

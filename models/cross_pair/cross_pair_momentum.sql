@@ -5,14 +5,7 @@
 -- regression window W, the product of the two pairs' reg_bqx quadratic terms and of their
 -- linear terms at the same minute (the plan's momentum_product_w60_quad = e.w60_quadratic_term
 -- × g.w60_quadratic_term). Positive: both curve (or trend) the same way.
-with sisters as (
-    select
-        pair,
-        sister_slot,
-        sister
-    from {{ ref('sister_pair_selection') }}
-    where {{ pair_in_scope('pair') }}
-),
+with {{ selected_sisters_cte() }},
 
 {{ rows_in_scope('regressions', ref('reg_bqx'), by_pair=false) }},
 
@@ -29,11 +22,7 @@ final as (
             as sister_{{ slot }}_momentum_product_w{{ w }}_linear{{ "," if not (loop.last and outer_loop.last) }}
         {%- endfor %}
         {%- endfor %}
-    from regressions as p
-    {%- for slot in sister_slots() %}
-    inner join sisters as k{{ slot }} on p.pair = k{{ slot }}.pair and k{{ slot }}.sister_slot = {{ slot }}
-    inner join regressions as s{{ slot }} on k{{ slot }}.sister = s{{ slot }}.pair and p.ts_utc = s{{ slot }}.ts_utc
-    {%- endfor %}
+    {{ from_pair_and_sisters('regressions') }}
 )
 
 select * from final

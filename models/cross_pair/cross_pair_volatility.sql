@@ -5,14 +5,7 @@
 -- for W in 30, 60, 240, 630, and divergence flags on the 60-minute ratio: above 1.5 the move
 -- is specific to the pair, below 0.67 specific to the sister. A flat sister gives 1 when the
 -- pair is flat too and 10 otherwise (macro safe_ratio), so no NULL is left.
-with sisters as (
-    select
-        pair,
-        sister_slot,
-        sister
-    from {{ ref('sister_pair_selection') }}
-    where {{ pair_in_scope('pair') }}
-),
+with {{ selected_sisters_cte() }},
 
 {{ rows_in_scope('volatility', ref('volatility'), by_pair=false) }},
 
@@ -27,11 +20,7 @@ ratios as (
             as sister_{{ slot }}_vol_ratio_{{ w }}{{ "," if not (loop.last and outer_loop.last) }}
         {%- endfor %}
         {%- endfor %}
-    from volatility as p
-    {%- for slot in sister_slots() %}
-    inner join sisters as k{{ slot }} on p.pair = k{{ slot }}.pair and k{{ slot }}.sister_slot = {{ slot }}
-    inner join volatility as s{{ slot }} on k{{ slot }}.sister = s{{ slot }}.pair and p.ts_utc = s{{ slot }}.ts_utc
-    {%- endfor %}
+    {{ from_pair_and_sisters('volatility') }}
 ),
 
 final as (
