@@ -11,7 +11,7 @@ series as (
         ts_utc,
         segment_start_utc,
         segment_row,
-        {{ columns | join(',\n        ') }}
+        {{ column_lines(columns) }}
     from {{ ref('int_m1_series') }}
     where {{ ts_in_scope('ts_utc', halo_before=true) }} and {{ pair_in_scope('pair') }}
 )

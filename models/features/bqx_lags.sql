@@ -17,15 +17,6 @@ lagged as (
     from series
 ),
 
-final as (
-    select
-        pair,
-        ts_utc,
-        {%- for k in bqx_lags() %}
-        bqx_lag_{{ k }}{{ "," if not loop.last }}
-        {%- endfor %}
-    from lagged
-    where segment_row >= {{ 60 + bqx_lags() | max }} and {{ ts_in_scope('ts_utc') }}
-)
+{{ final_cte('lagged', numbered('bqx_lag_', bqx_lags()), where='segment_row >= ' ~ (60 + bqx_lags() | max) ~ ' and ' ~ ts_in_scope('ts_utc')) }}
 
 select * from final

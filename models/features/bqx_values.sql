@@ -5,15 +5,6 @@
 -- from exact integer price sums. Rows appear once the longest window (630) is full.
 with {{ rows_in_scope('series', ref('int_m1_series')) }},
 
-final as (
-    select
-        pair,
-        ts_utc,
-        {%- for w in bqx_windows() %}
-        bqx_{{ w }}{{ "," if not loop.last }}
-        {%- endfor %}
-    from series
-    where segment_row >= {{ bqx_windows() | max }}
-)
+{{ final_cte('series', numbered('bqx_', bqx_windows()), where='segment_row >= ' ~ bqx_windows() | max) }}
 
 select * from final

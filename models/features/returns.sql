@@ -20,8 +20,6 @@ final as (
         select
     pair,
     ts_utc,
-    {%- for w in return_windows() %}
-    return_{{ w }}{{ "," if not loop.last }}
-    {%- endfor %}
+    {{ column_lines(numbered('return_', return_windows()), indent=4) }}
 from final
 where segment_row >= {{ return_windows() | max }} and {{ ts_in_scope('ts_utc') }}
