@@ -1,5 +1,4 @@
-{{ config(materialized='partitioned_table') }}
--- depends_on: {{ ref('pairs') }} (the partition tree has one branch per pair of the seed)
+{{ partitioned_table_config() }}
 
 -- How the 60-minute correlation of bqx with each of the 2 selected sisters moves: the
 -- correlation (from the base family sister_correlation), its change against 60 minutes

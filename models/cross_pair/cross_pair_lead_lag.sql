@@ -1,5 +1,4 @@
-{{ config(materialized='partitioned_table') }}
--- depends_on: {{ ref('pairs') }} (the partition tree has one branch per pair of the seed)
+{{ partitioned_table_config() }}
 -- depends_on: {{ source('bqx_python', 'lead_lag_relationships') }} (read at compile time)
 
 -- Features of each follower's leaders, taken at the leader's discovered lag: for slot k, the

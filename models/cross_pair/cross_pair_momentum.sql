@@ -1,5 +1,4 @@
-{{ config(materialized='partitioned_table') }}
--- depends_on: {{ ref('pairs') }} (the partition tree has one branch per pair of the seed)
+{{ partitioned_table_config() }}
 
 -- Momentum products of the pair with its 2 selected sisters (sister_pair_selection): for each
 -- regression window W, the product of the two pairs' reg_bqx quadratic terms and of their

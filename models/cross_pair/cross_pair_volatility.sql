@@ -1,5 +1,4 @@
-{{ config(materialized='partitioned_table') }}
--- depends_on: {{ ref('pairs') }} (the partition tree has one branch per pair of the seed)
+{{ partitioned_table_config() }}
 
 -- Volatility of the pair relative to each of its 2 selected sisters: vol_W(pair) / vol_W(sister)
 -- for W in 30, 60, 240, 630, and divergence flags on the 60-minute ratio: above 1.5 the move

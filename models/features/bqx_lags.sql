@@ -1,5 +1,4 @@
-{{ config(materialized='partitioned_table') }}
--- depends_on: {{ ref('pairs') }} (the partition tree has one branch per pair of the seed)
+{{ partitioned_table_config() }}
 
 -- The pair's own bqx (= bqx_60) k minutes ago, within the segment.
 with {{ segment_series(['bqx_60']) }},

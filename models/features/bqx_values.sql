@@ -1,5 +1,4 @@
-{{ config(materialized='partitioned_table') }}
--- depends_on: {{ ref('pairs') }} (the partition tree has one branch per pair of the seed)
+{{ partitioned_table_config() }}
 
 -- bqx_w = 100 · (idx(t) − mean(idx(t−w) … idx(t−1))) / mean(…), computed in int_m1_series
 -- from exact integer price sums. Rows appear once the longest window (630) is full.

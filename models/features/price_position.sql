@@ -1,5 +1,4 @@
-{{ config(materialized='partitioned_table') }}
--- depends_on: {{ ref('pairs') }} (the partition tree has one branch per pair of the seed)
+{{ partitioned_table_config() }}
 
 -- Where the close sits relative to its recent distribution, over W minutes:
 --   close_zscore_W   = (close − mean) / sample std   (0 when the window is flat)

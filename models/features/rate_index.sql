@@ -1,5 +1,4 @@
-{{ config(materialized='partitioned_table') }}
--- depends_on: {{ ref('pairs') }} (the partition tree has one branch per pair of the seed)
+{{ partitioned_table_config() }}
 
 -- Close × 100 / close of the pair's first bar in the data set, on the filled minute grid.
 with {{ rows_in_scope('series', ref('int_m1_series')) }},

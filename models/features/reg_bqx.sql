@@ -1,5 +1,4 @@
-{{ config(materialized='partitioned_table') }}
--- depends_on: {{ ref('pairs') }} (the partition tree has one branch per pair of the seed)
+{{ partitioned_table_config() }}
 
 -- Rolling quadratic regression of bqx (= bqx_60) over the last W minutes. bqx is real, so it
 -- is split into bqx_hi, on a 2^-12 grid, and the remainder bqx_lo (|bqx_lo| ≤ 2^-13): the

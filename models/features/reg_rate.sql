@@ -1,5 +1,4 @@
-{{ config(materialized='partitioned_table') }}
--- depends_on: {{ ref('pairs') }} (the partition tree has one branch per pair of the seed)
+{{ partitioned_table_config() }}
 
 -- Rolling quadratic regression of the rate index over the last W minutes (DESIGN.md).
 -- The rate index is index_scale × price_units, so the fit runs on the integer price and is

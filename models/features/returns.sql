@@ -1,5 +1,4 @@
-{{ config(materialized='partitioned_table') }}
--- depends_on: {{ ref('pairs') }} (the partition tree has one branch per pair of the seed)
+{{ partitioned_table_config() }}
 
 -- Log returns of the close over the last W minutes, in percent, within the segment.
 with {{ segment_series(['price_units']) }},

@@ -1,5 +1,4 @@
-{{ config(materialized='partitioned_table') }}
--- depends_on: {{ ref('pairs') }} (the partition tree has one branch per pair of the seed)
+{{ partitioned_table_config() }}
 
 -- Calendar encodings and trading sessions. Sessions use each centre's local clock (DST
 -- included): Tokyo 09:00-17:59 Asia/Tokyo, London 08:00-16:59 Europe/London, New York

@@ -1,5 +1,4 @@
-{{ config(materialized='partitioned_table') }}
--- depends_on: {{ ref('pairs') }} (the partition tree has one branch per pair of the seed)
+{{ partitioned_table_config() }}
 
 -- vol_W: sample standard deviation of 1-minute log returns × 100 over the last W minutes.
 -- hl_vol_W: Parkinson's high-low range estimator over the same window, also in percent.

@@ -1,5 +1,4 @@
-{{ config(materialized='partitioned_table') }}
--- depends_on: {{ ref('pairs') }} (the partition tree has one branch per pair of the seed)
+{{ partitioned_table_config() }}
 
 -- The minute grid of each pair: every minute from one bar to the next is present when the
 -- gap is at most 60 missing minutes (forward-filled from the last close, is_filled = true);

@@ -1,5 +1,4 @@
-{{ config(materialized='partitioned_table') }}
--- depends_on: {{ ref('pairs') }} (the partition tree has one branch per pair of the seed)
+{{ partitioned_table_config() }}
 -- depends_on: {{ ref('regime_thresholds') }}
 
 -- Targets at horizon 60 minutes, kept apart from every feature table (the feature matrix never
