@@ -25,3 +25,11 @@ final as (
     {%- endif %}
 )
 {%- endmacro %}
+
+{% macro product(outer, inner) -%}
+    {#- [(o, i) for o in outer for i in inner]: one loop, in place of two nested ones, over the
+        columns a model writes per slot and window -#}
+    {%- set pairs = [] -%}
+    {%- for o in outer -%}{%- for i in inner -%}{%- do pairs.append((o, i)) -%}{%- endfor -%}{%- endfor -%}
+    {{ return(pairs) }}
+{%- endmacro %}

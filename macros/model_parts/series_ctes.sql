@@ -17,12 +17,18 @@ series as (
 )
 {%- endmacro %}
 
-{% macro rows_in_scope(name, relation, halo_before=false, by_pair=true) -%}
-    {#- CTE `name`: every column of `relation` for the months in scope (with the halo when
-        halo_before) and, when by_pair, the pairs in scope -#}
+{% macro rows_in_scope(name, relation, columns=none, halo_before=false, halo_after_minutes=0, by_pair=true) -%}
+    {#- CTE `name`: `columns` (default every column) of `relation` for the months in scope
+        (halos as in ts_in_scope) and, when by_pair, the pairs in scope -#}
 {{ name }} as (
+    {%- if columns %}
+    select
+        {{ column_lines(columns) }}
+    from {{ relation }}
+    {%- else %}
     select * from {{ relation }}
-    where {{ ts_in_scope('ts_utc', halo_before=halo_before) }}{{ " and " ~ pair_in_scope('pair') if by_pair }}
+    {%- endif %}
+    where {{ ts_in_scope('ts_utc', halo_before=halo_before, halo_after_minutes=halo_after_minutes) }}{{ " and " ~ pair_in_scope('pair') if by_pair }}
 )
 {%- endmacro %}
 

@@ -124,29 +124,16 @@ running as (
 
 window_sums as (
     select
-        pair,
-        ts_utc,
-        segment_row,
-        block_row,
-        {%- for column in carried %}
-        {{ column }},
-        {%- endfor %}
-        {%- for w in reg_windows() %}
-        {%- set outer_loop = loop %}
-        {%- for prefix, _, _ in parts %}
-        {{ quadratic_window_sums(prefix, w, blocks) }}{{ "," if not (loop.last and outer_loop.last) }}
-        {%- endfor %}
+        {{ column_lines(['pair', 'ts_utc', 'segment_row', 'block_row'] + carried) }},
+        {%- for w, prefix in product(reg_windows(), parts | map(attribute=0) | list) %}
+        {{ quadratic_window_sums(prefix, w, blocks) }}{{ "," if not loop.last }}
         {%- endfor %}
     from running
 ),
 
 moments as {{ computed_once() }} (
     select
-        pair,
-        ts_utc,
-        {%- for column in carried %}
-        {{ column }},
-        {%- endfor %}
+        {{ column_lines(['pair', 'ts_utc'] + carried) }},
         {%- for w in reg_windows() %}
         {{ quadratic_moments(w, parts | map(attribute=0) | list, exact_cast) }}{{ "," if not loop.last }}
         {%- endfor %}

@@ -33,13 +33,7 @@ with slots as (
     {%- endif %}
 ),
 
-followers as (
-    select
-        pair,
-        ts_utc
-    from {{ ref('reg_bqx') }}
-    where {{ ts_in_scope('ts_utc') }} and {{ pair_in_scope('pair') }}
-),
+{{ rows_in_scope('followers', ref('reg_bqx'), ['pair', 'ts_utc']) }},
 
 leaders as (
     select
@@ -60,12 +54,9 @@ final as (
     select
         f.pair,
         f.ts_utc,
-        {%- for slot in leader_slots() %}
-        {%- set outer_loop = loop %}
-        {%- for name in features.values() %}
+        {%- for slot, name in product(leader_slots(), features.values()) %}
         coalesce(l{{ slot }}.{{ name }}, 0)
-            as leader_{{ slot }}_{{ name }}_lagged{{ "," if not (loop.last and outer_loop.last) }}
-        {%- endfor %}
+            as leader_{{ slot }}_{{ name }}_lagged{{ "," if not loop.last }}
         {%- endfor %}
     from followers as f
     {%- for slot in leader_slots() %}

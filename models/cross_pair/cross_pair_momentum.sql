@@ -12,14 +12,11 @@ final as (
     select
         p.pair,
         p.ts_utc,
-        {%- for slot in sister_slots() %}
-        {%- set outer_loop = loop %}
-        {%- for w in reg_windows() %}
+        {%- for slot, w in product(sister_slots(), reg_windows()) %}
         p.w{{ w }}_quadratic_term * s{{ slot }}.w{{ w }}_quadratic_term
             as sister_{{ slot }}_momentum_product_w{{ w }}_quad,
         p.w{{ w }}_linear_term * s{{ slot }}.w{{ w }}_linear_term
-            as sister_{{ slot }}_momentum_product_w{{ w }}_linear{{ "," if not (loop.last and outer_loop.last) }}
-        {%- endfor %}
+            as sister_{{ slot }}_momentum_product_w{{ w }}_linear{{ "," if not loop.last }}
         {%- endfor %}
     {{ from_pair_and_sisters('regressions') }}
 )

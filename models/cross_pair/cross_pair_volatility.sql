@@ -12,12 +12,9 @@ ratios as (
     select
         p.pair,
         p.ts_utc,
-        {%- for slot in sister_slots() %}
-        {%- set outer_loop = loop %}
-        {%- for w in cross_vol_windows() %}
+        {%- for slot, w in product(sister_slots(), cross_vol_windows()) %}
         {{ safe_ratio('p.vol_' ~ w, 's' ~ slot ~ '.vol_' ~ w) }}
-            as sister_{{ slot }}_vol_ratio_{{ w }}{{ "," if not (loop.last and outer_loop.last) }}
-        {%- endfor %}
+            as sister_{{ slot }}_vol_ratio_{{ w }}{{ "," if not loop.last }}
         {%- endfor %}
     {{ from_pair_and_sisters('volatility') }}
 ),
