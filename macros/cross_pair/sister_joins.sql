@@ -1,8 +1,12 @@
-{#- The pair beside its selected sisters (sister_pair_selection), as the cross-pair models
-    that compare a pair's features with its sisters' at the same minute read them. -#}
+{#- The pair beside its selected sisters (sister_pair_selection) at the same minute, as the
+    cross-pair models that compare a pair's features with its sisters' read them. -#}
 
-{% macro selected_sisters_cte() -%}
-    {#- CTE `sisters`: pair, sister_slot, sister of sister_pair_selection, pairs in scope -#}
+{% macro pair_beside_sisters_ctes(name, rows, relation) -%}
+    {#- Three CTEs: `sisters` (pair, sister_slot, sister of sister_pair_selection, pairs in
+        scope); `rows`, the rows of `relation` in the months in scope; and `name`: pair,
+        ts_utc and the caller's select items over `rows` as p joined, for every slot k of
+        sister_slots(), to sisters as k<k> and to `rows` again as s<k> (the sister at the same
+        minute). Minutes without every sister are dropped. -#}
 sisters as (
     select
         pair,
@@ -10,16 +14,18 @@ sisters as (
         sister
     from {{ ref('sister_pair_selection') }}
     where {{ pair_in_scope('pair') }}
-)
-{%- endmacro %}
+),
 
-{% macro from_pair_and_sisters(relation) -%}
-    {#- FROM clause: `relation` as p (the pair) joined, for every slot k of sister_slots(), to
-        the CTE `sisters` as k<k> and to `relation` again as s<k> (the sister at the same
-        minute); rows without every sister are dropped -#}
-from {{ relation }} as p
+{{ rows_in_scope(rows, relation, by_pair=false) }},
+
+{{ name }} as (
+    select
+        p.pair,
+        p.ts_utc,{{ caller() }}
+    from {{ rows }} as p
     {%- for slot in sister_slots() %}
     inner join sisters as k{{ slot }} on p.pair = k{{ slot }}.pair and k{{ slot }}.sister_slot = {{ slot }}
-    inner join {{ relation }} as s{{ slot }} on k{{ slot }}.sister = s{{ slot }}.pair and p.ts_utc = s{{ slot }}.ts_utc
+    inner join {{ rows }} as s{{ slot }} on k{{ slot }}.sister = s{{ slot }}.pair and p.ts_utc = s{{ slot }}.ts_utc
     {%- endfor %}
+)
 {%- endmacro %}

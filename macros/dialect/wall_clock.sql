@@ -31,8 +31,5 @@
 {% macro spark__iso_day_of_week(ts, zone) -%}(weekday(from_utc_timestamp({{ ts }}, '{{ zone }}')) + 1){%- endmacro %}
 
 {% macro _checked_zone(zone) -%}
-    {%- if not modules.re.match('^[A-Za-z_]+(/[A-Za-z_]+)?$', zone) -%}
-        {{ exceptions.raise_compiler_error("bad time zone name '" ~ zone ~ "'") }}
-    {%- endif -%}
-    {{ return(zone) }}
+    {{ return(checked(zone, '^[A-Za-z_]+(/[A-Za-z_]+)?$', "bad time zone name '" ~ zone ~ "'")) }}
 {%- endmacro %}

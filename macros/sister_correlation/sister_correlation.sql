@@ -34,6 +34,21 @@
     ) as running
 {%- endmacro %}
 
+{% macro minutes_without_sisters(pair, leading_columns, indent) -%}
+    {#- A query of `leading_columns`, ts_utc and a null corr_<W> for W in sister_corr_windows(),
+        one row per minute of `pair` with bqx: the rows of a pair none of whose sisters has
+        bars (its correlations become 0). Lines after the first are indented by `indent`. -#}
+    {%- set pad = ' ' * indent -%}
+    {%- set columns = leading_columns + ['ts_utc'] -%}
+    {%- for w in sister_corr_windows() -%}
+        {%- do columns.append(sql_cast('null', 'float8') ~ ' as corr_' ~ w) -%}
+    {%- endfor -%}
+select
+{{ pad }}    {{ column_lines(columns, indent + 4) }}
+{{ pad }}from {{ ref('int_m1_series') }}
+{{ pad }}where pair = '{{ validate_pair(pair) }}' and bqx_60 is not null
+{%- endmacro %}
+
 {% macro sister_correlation_columns(rows=none, absent=[]) -%}
     {#- sister_<NN>_corr_<W> for the 12 sister ranks and sister_corr_windows(): pivoted from
         `rows` (one row per sister_rank with corr_<W>), 0 for the ranks in `absent` (sisters
@@ -84,14 +99,7 @@
         {{ "union all" if not loop.last }}
         {%- else %}
         {#- no sister has bars: the pair's own minutes, every correlation 0 #}
-        select
-            {{ sql_cast('null', 'integer') }} as sister_rank,
-            ts_utc,
-            {%- for w in sister_corr_windows() %}
-            {{ sql_cast('null', 'float8') }} as corr_{{ w }}{{ "," if not loop.last }}
-            {%- endfor %}
-        from {{ ref('int_m1_series') }}
-        where pair = '{{ pair }}' and bqx_60 is not null
+        {{ minutes_without_sisters(pair, [sql_cast('null', 'integer') ~ ' as sister_rank'], indent=8) }}
         {%- endfor %}
     ) as by_sister
     where {{ ts_in_scope('by_sister.ts_utc') }}
@@ -171,15 +179,7 @@ couple_correlations as (
 directed as (
     {%- for pair in lonely %}
     {#- no sister has bars: the pair's own minutes, every correlation 0 #}
-    select
-        '{{ validate_pair(pair) }}' as pair,
-        {{ sql_cast('null', 'text') }} as sister,
-        ts_utc,
-        {%- for w in sister_corr_windows() %}
-        {{ sql_cast('null', 'float8') }} as corr_{{ w }}{{ "," if not loop.last }}
-        {%- endfor %}
-    from {{ ref('int_m1_series') }}
-    where pair = '{{ validate_pair(pair) }}' and bqx_60 is not null
+    {{ minutes_without_sisters(pair, ["'" ~ validate_pair(pair) ~ "' as pair", sql_cast('null', 'text') ~ ' as sister'], indent=4) }}
     union all
     {%- endfor %}
     {%- if couples %}

@@ -4,21 +4,13 @@
 -- regression window W, the product of the two pairs' reg_bqx quadratic terms and of their
 -- linear terms at the same minute (the plan's momentum_product_w60_quad = e.w60_quadratic_term
 -- × g.w60_quadratic_term). Positive: both curve (or trend) the same way.
-with {{ selected_sisters_cte() }},
-
-{{ rows_in_scope('regressions', ref('reg_bqx'), by_pair=false) }},
-
-final as (
-    select
-        p.pair,
-        p.ts_utc,
+with {% call pair_beside_sisters_ctes('final', 'regressions', ref('reg_bqx')) -%}
         {%- for slot, w in product(sister_slots(), reg_windows()) %}
         p.w{{ w }}_quadratic_term * s{{ slot }}.w{{ w }}_quadratic_term
             as sister_{{ slot }}_momentum_product_w{{ w }}_quad,
         p.w{{ w }}_linear_term * s{{ slot }}.w{{ w }}_linear_term
             as sister_{{ slot }}_momentum_product_w{{ w }}_linear{{ "," if not loop.last }}
         {%- endfor %}
-    {{ from_pair_and_sisters('regressions') }}
-)
+{%- endcall %}
 
 select * from final

@@ -4,20 +4,12 @@
 -- for W in 30, 60, 240, 630, and divergence flags on the 60-minute ratio: above 1.5 the move
 -- is specific to the pair, below 0.67 specific to the sister. A flat sister gives 1 when the
 -- pair is flat too and 10 otherwise (macro safe_ratio), so no NULL is left.
-with {{ selected_sisters_cte() }},
-
-{{ rows_in_scope('volatility', ref('volatility'), by_pair=false) }},
-
-ratios as (
-    select
-        p.pair,
-        p.ts_utc,
+with {% call pair_beside_sisters_ctes('ratios', 'volatility', ref('volatility')) -%}
         {%- for slot, w in product(sister_slots(), cross_vol_windows()) %}
         {{ safe_ratio('p.vol_' ~ w, 's' ~ slot ~ '.vol_' ~ w) }}
             as sister_{{ slot }}_vol_ratio_{{ w }}{{ "," if not loop.last }}
         {%- endfor %}
-    {{ from_pair_and_sisters('volatility') }}
-),
+{%- endcall %},
 
 final as (
     select
