@@ -138,7 +138,7 @@ moments as {{ computed_once() }} (
         {{ quadratic_moments(w, parts | map(attribute=0) | list, exact_cast) }}{{ "," if not loop.last }}
         {%- endfor %}
     from window_sums
-    {{ caller() }}
+    {{ caller() | trim }}
 ),
 
 final as (

@@ -16,6 +16,10 @@ lagged as (
     from series
 ),
 
-{{ final_cte('lagged', numbered('bqx_lag_', bqx_lags()), where='segment_row >= ' ~ (60 + bqx_lags() | max) ~ ' and ' ~ ts_in_scope('ts_utc')) }}
+{{ final_cte(
+    'lagged',
+    numbered('bqx_lag_', bqx_lags()),
+    where='segment_row >= ' ~ (60 + bqx_lags() | max) ~ ' and ' ~ ts_in_scope('ts_utc')
+) }}
 
 select * from final

@@ -19,11 +19,11 @@ with {{ segment_series([
 {% call quadratic_regression_ctes(
     [('hi', 'bqx_hi', 'bqx_hi * bqx_hi'), ('lo', 'bqx_lo', 'bqx_lo * (2 * bqx_hi + bqx_lo)')],
     ['bqx'], 'bqx', partition
-) -%}
+) %}
     where
         {{ in_own_block(longest) }}
         and segment_row >= {{ 60 + longest - 1 }}
         and {{ ts_in_scope('ts_utc') }}
-{%- endcall %}
+{% endcall %}
 
 select * from final

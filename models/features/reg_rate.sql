@@ -13,8 +13,8 @@ with {{ segment_series(['price_units', 'index_scale']) }},
 {% call quadratic_regression_ctes(
     [('p', as_double('price_units'), as_double('price_units') ~ ' * price_units')],
     ['price_units', 'index_scale'], 'price_units', partition, scale='index_scale', exact_cast='bigint'
-) -%}
+) %}
     where {{ in_own_block(longest) }} and segment_row >= {{ longest - 1 }} and {{ ts_in_scope('ts_utc') }}
-{%- endcall %}
+{% endcall %}
 
 select * from final
