@@ -9,7 +9,7 @@ Layout under a root directory (Hive-style, what Spark's `partitioned by` reads):
 Two writers share it: `ingest_file_to_parquet` parses and validates bar files exactly as
 `bqx ingest` does (same quarantine reasons) without a database; `export_from_postgres` copies
 raw.m1_bars (and the Granger links) of a PostgreSQL history, one (pair, month) at a time.
-dbt registers the tables over ROOT on Spark (macros/spark_sources.sql).
+dbt registers the tables over ROOT on Spark (macros/sources/spark_sources.sql).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from bqx.pairs import validate_pair
 
 log = logging.getLogger(__name__)
 
-PARTITION_COLUMN = "partition_month"  # first day of the UTC month; macros/spark_sources.sql
+PARTITION_COLUMN = "partition_month"  # first day of the UTC month; macros/sources/spark_sources.sql
 VALUE_COLUMNS = ["open", "high", "low", "close", "volume"]
 BAR_SCHEMA = pa.schema(
     [

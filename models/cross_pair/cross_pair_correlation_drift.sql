@@ -1,5 +1,4 @@
-{{ config(materialized='partitioned_table') }}
--- depends_on: {{ ref('pairs') }} (the partition tree has one branch per pair of the seed)
+{{ partitioned_table_config() }}
 
 -- How the 60-minute correlation of bqx with each of the 2 selected sisters moves: the
 -- correlation (from the base family sister_correlation), its change against 60 minutes
@@ -16,10 +15,7 @@ with sisters as (
     where {{ pair_in_scope('k.pair') }}
 ),
 
-correlations as (
-    select * from {{ ref('sister_correlation') }}
-    where {{ ts_in_scope('ts_utc', halo_before=true) }} and {{ pair_in_scope('pair') }}
-),
+{{ rows_in_scope('correlations', ref('sister_correlation'), halo_before=true) }},
 
 selected as (
     -- the correlation with each selected sister, picked from the 12 sister columns

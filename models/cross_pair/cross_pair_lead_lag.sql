@@ -1,11 +1,10 @@
-{{ config(materialized='partitioned_table') }}
--- depends_on: {{ ref('pairs') }} (the partition tree has one branch per pair of the seed)
+{{ partitioned_table_config() }}
 -- depends_on: {{ source('bqx_python', 'lead_lag_relationships') }} (read at compile time)
 
 -- Features of each follower's leaders, taken at the leader's discovered lag: for slot k, the
 -- leader's bqx_60, bqx_15, reg_bqx w60 quadratic and linear terms, w240 quadratic term and
 -- vol_60 as of lag minutes before t (so still point in time). Slots come from
--- bqx.lead_lag_relationships (written by `bqx granger` on the train period, p_adjusted < 0.05)
+-- bqx.lead_lag_relationships (written by `bqx granger` on the train period, p_adjusted < {{ var('lead_lag_alpha') }})
 -- and are read at compile time: the slot table below is generated SQL. An empty slot (fewer
 -- significant leaders than slots) holds 0; which leader fills which slot is in
 -- bqx.lead_lag_relationships, ordered by effect size (see the model's docs).
@@ -34,13 +33,7 @@ with slots as (
     {%- endif %}
 ),
 
-followers as (
-    select
-        pair,
-        ts_utc
-    from {{ ref('reg_bqx') }}
-    where {{ ts_in_scope('ts_utc') }} and {{ pair_in_scope('pair') }}
-),
+{{ rows_in_scope('followers', ref('reg_bqx'), ['pair', 'ts_utc']) }},
 
 leaders as (
     select
@@ -61,12 +54,9 @@ final as (
     select
         f.pair,
         f.ts_utc,
-        {%- for slot in leader_slots() %}
-        {%- set outer_loop = loop %}
-        {%- for name in features.values() %}
+        {%- for slot, name in product(leader_slots(), features.values()) %}
         coalesce(l{{ slot }}.{{ name }}, 0)
-            as leader_{{ slot }}_{{ name }}_lagged{{ "," if not (loop.last and outer_loop.last) }}
-        {%- endfor %}
+            as leader_{{ slot }}_{{ name }}_lagged{{ "," if not loop.last }}
         {%- endfor %}
     from followers as f
     {%- for slot in leader_slots() %}

@@ -1,42 +1,16 @@
-{{ config(materialized='partitioned_table') }}
--- depends_on: {{ ref('pairs') }} (the partition tree has one branch per pair of the seed)
+{{ partitioned_table_config() }}
 
 -- Momentum products of the pair with its 2 selected sisters (sister_pair_selection): for each
 -- regression window W, the product of the two pairs' reg_bqx quadratic terms and of their
 -- linear terms at the same minute (the plan's momentum_product_w60_quad = e.w60_quadratic_term
 -- × g.w60_quadratic_term). Positive: both curve (or trend) the same way.
-with sisters as (
-    select
-        pair,
-        sister_slot,
-        sister
-    from {{ ref('sister_pair_selection') }}
-    where {{ pair_in_scope('pair') }}
-),
-
-regressions as (
-    select * from {{ ref('reg_bqx') }}
-    where {{ ts_in_scope('ts_utc') }}
-),
-
-final as (
-    select
-        p.pair,
-        p.ts_utc,
-        {%- for slot in sister_slots() %}
-        {%- set outer_loop = loop %}
-        {%- for w in reg_windows() %}
+with {% call pair_beside_sisters_ctes('final', 'regressions', ref('reg_bqx')) -%}
+        {%- for slot, w in product(sister_slots(), reg_windows()) %}
         p.w{{ w }}_quadratic_term * s{{ slot }}.w{{ w }}_quadratic_term
             as sister_{{ slot }}_momentum_product_w{{ w }}_quad,
         p.w{{ w }}_linear_term * s{{ slot }}.w{{ w }}_linear_term
-            as sister_{{ slot }}_momentum_product_w{{ w }}_linear{{ "," if not (loop.last and outer_loop.last) }}
+            as sister_{{ slot }}_momentum_product_w{{ w }}_linear{{ "," if not loop.last }}
         {%- endfor %}
-        {%- endfor %}
-    from regressions as p
-    {%- for slot in sister_slots() %}
-    inner join sisters as k{{ slot }} on p.pair = k{{ slot }}.pair and k{{ slot }}.sister_slot = {{ slot }}
-    inner join regressions as s{{ slot }} on k{{ slot }}.sister = s{{ slot }}.pair and p.ts_utc = s{{ slot }}.ts_utc
-    {%- endfor %}
-)
+{%- endcall %}
 
 select * from final

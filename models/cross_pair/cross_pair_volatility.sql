@@ -1,41 +1,15 @@
-{{ config(materialized='partitioned_table') }}
--- depends_on: {{ ref('pairs') }} (the partition tree has one branch per pair of the seed)
+{{ partitioned_table_config() }}
 
 -- Volatility of the pair relative to each of its 2 selected sisters: vol_W(pair) / vol_W(sister)
 -- for W in 30, 60, 240, 630, and divergence flags on the 60-minute ratio: above 1.5 the move
 -- is specific to the pair, below 0.67 specific to the sister. A flat sister gives 1 when the
 -- pair is flat too and 10 otherwise (macro safe_ratio), so no NULL is left.
-with sisters as (
-    select
-        pair,
-        sister_slot,
-        sister
-    from {{ ref('sister_pair_selection') }}
-    where {{ pair_in_scope('pair') }}
-),
-
-volatility as (
-    select * from {{ ref('volatility') }}
-    where {{ ts_in_scope('ts_utc') }}
-),
-
-ratios as (
-    select
-        p.pair,
-        p.ts_utc,
-        {%- for slot in sister_slots() %}
-        {%- set outer_loop = loop %}
-        {%- for w in cross_vol_windows() %}
+with {% call pair_beside_sisters_ctes('ratios', 'volatility', ref('volatility')) -%}
+        {%- for slot, w in product(sister_slots(), cross_vol_windows()) %}
         {{ safe_ratio('p.vol_' ~ w, 's' ~ slot ~ '.vol_' ~ w) }}
-            as sister_{{ slot }}_vol_ratio_{{ w }}{{ "," if not (loop.last and outer_loop.last) }}
+            as sister_{{ slot }}_vol_ratio_{{ w }}{{ "," if not loop.last }}
         {%- endfor %}
-        {%- endfor %}
-    from volatility as p
-    {%- for slot in sister_slots() %}
-    inner join sisters as k{{ slot }} on p.pair = k{{ slot }}.pair and k{{ slot }}.sister_slot = {{ slot }}
-    inner join volatility as s{{ slot }} on k{{ slot }}.sister = s{{ slot }}.pair and p.ts_utc = s{{ slot }}.ts_utc
-    {%- endfor %}
-),
+{%- endcall %},
 
 final as (
     select

@@ -1,17 +1,7 @@
-{{ config(materialized='partitioned_table') }}
--- depends_on: {{ ref('pairs') }} (the partition tree has one branch per pair of the seed)
+{{ partitioned_table_config() }}
 
 -- The pair's own bqx (= bqx_60) k minutes ago, within the segment.
-with series as (
-    select
-        pair,
-        ts_utc,
-        segment_start_utc,
-        segment_row,
-        bqx_60
-    from {{ ref('int_m1_series') }}
-    where {{ ts_in_scope('ts_utc', halo_before=true) }} and {{ pair_in_scope('pair') }}
-),
+with {{ segment_series(['bqx_60']) }},
 
 lagged as (
     select
@@ -26,15 +16,10 @@ lagged as (
     from series
 ),
 
-final as (
-    select
-        pair,
-        ts_utc,
-        {%- for k in bqx_lags() %}
-        bqx_lag_{{ k }}{{ "," if not loop.last }}
-        {%- endfor %}
-    from lagged
-    where segment_row >= {{ 60 + bqx_lags() | max }} and {{ ts_in_scope('ts_utc') }}
-)
+{{ final_cte(
+    'lagged',
+    numbered('bqx_lag_', bqx_lags()),
+    where='segment_row >= ' ~ (60 + bqx_lags() | max) ~ ' and ' ~ ts_in_scope('ts_utc')
+) }}
 
 select * from final

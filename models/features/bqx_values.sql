@@ -1,22 +1,9 @@
-{{ config(materialized='partitioned_table') }}
--- depends_on: {{ ref('pairs') }} (the partition tree has one branch per pair of the seed)
+{{ partitioned_table_config() }}
 
 -- bqx_w = 100 · (idx(t) − mean(idx(t−w) … idx(t−1))) / mean(…), computed in int_m1_series
 -- from exact integer price sums. Rows appear once the longest window (630) is full.
-with series as (
-    select * from {{ ref('int_m1_series') }}
-    where {{ ts_in_scope('ts_utc') }} and {{ pair_in_scope('pair') }}
-),
+with {{ rows_in_scope('series', ref('int_m1_series')) }},
 
-final as (
-    select
-        pair,
-        ts_utc,
-        {%- for w in bqx_windows() %}
-        bqx_{{ w }}{{ "," if not loop.last }}
-        {%- endfor %}
-    from series
-    where segment_row >= {{ bqx_windows() | max }}
-)
+{{ final_cte('series', numbered('bqx_', bqx_windows()), where='segment_row >= ' ~ bqx_windows() | max) }}
 
 select * from final

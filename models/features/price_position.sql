@@ -1,5 +1,4 @@
-{{ config(materialized='partitioned_table') }}
--- depends_on: {{ ref('pairs') }} (the partition tree has one branch per pair of the seed)
+{{ partitioned_table_config() }}
 
 -- Where the close sits relative to its recent distribution, over W minutes:
 --   close_zscore_W   = (close − mean) / sample std   (0 when the window is flat)
@@ -8,19 +7,7 @@
 -- min and max use a sparse table (doubling lags), O(n·log W) instead of rescanning W rows.
 {%- set partition = 'pair, segment_start_utc' %}
 
-with series as (
-    select
-        pair,
-        ts_utc,
-        segment_start_utc,
-        segment_row,
-        price_units,
-        high,
-        low,
-        close
-    from {{ ref('int_m1_series') }}
-    where {{ ts_in_scope('ts_utc', halo_before=true) }} and {{ pair_in_scope('pair') }}
-),
+with {{ segment_series(['price_units', 'high', 'low', 'close']) }},
 
 {{ sparse_table_ctes('series', {'high': 'greatest', 'low': 'least'}, range_windows() | max, partition) }},
 

@@ -1,24 +1,11 @@
-{{ config(materialized='partitioned_table') }}
--- depends_on: {{ ref('pairs') }} (the partition tree has one branch per pair of the seed)
+{{ partitioned_table_config() }}
 
 -- Close × 100 / close of the pair's first bar in the data set, on the filled minute grid.
-with series as (
-    select * from {{ ref('int_m1_series') }}
-    where {{ ts_in_scope('ts_utc') }} and {{ pair_in_scope('pair') }}
-),
+with {{ rows_in_scope('series', ref('int_m1_series')) }},
 
-final as (
-    select
-        pair,
-        ts_utc,
-        open,
-        high,
-        low,
-        close,
-        rate_index,
-        is_filled,
-        segment_row as minutes_since_gap
-    from series
-)
+{{ final_cte(
+    'series',
+    ['open', 'high', 'low', 'close', 'rate_index', 'is_filled', 'segment_row as minutes_since_gap']
+) }}
 
 select * from final

@@ -1,17 +1,7 @@
-{{ config(materialized='partitioned_table') }}
--- depends_on: {{ ref('pairs') }} (the partition tree has one branch per pair of the seed)
+{{ partitioned_table_config() }}
 
 -- Log returns of the close over the last W minutes, in percent, within the segment.
-with series as (
-    select
-        pair,
-        ts_utc,
-        segment_start_utc,
-        segment_row,
-        price_units
-    from {{ ref('int_m1_series') }}
-    where {{ ts_in_scope('ts_utc', halo_before=true) }} and {{ pair_in_scope('pair') }}
-),
+with {{ segment_series(['price_units']) }},
 
 final as (
     select
@@ -29,8 +19,6 @@ final as (
         select
     pair,
     ts_utc,
-    {%- for w in return_windows() %}
-    return_{{ w }}{{ "," if not loop.last }}
-    {%- endfor %}
+    {{ column_lines(numbered('return_', return_windows()), indent=4) }}
 from final
 where segment_row >= {{ return_windows() | max }} and {{ ts_in_scope('ts_utc') }}

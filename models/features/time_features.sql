@@ -1,16 +1,9 @@
-{{ config(materialized='partitioned_table') }}
--- depends_on: {{ ref('pairs') }} (the partition tree has one branch per pair of the seed)
+{{ partitioned_table_config() }}
 
 -- Calendar encodings and trading sessions. Sessions use each centre's local clock (DST
 -- included): Tokyo 09:00-17:59 Asia/Tokyo, London 08:00-16:59 Europe/London, New York
 -- 08:00-16:59 America/New_York.
-with series as (
-    select
-        pair,
-        ts_utc
-    from {{ ref('int_m1_series') }}
-    where {{ ts_in_scope('ts_utc') }} and {{ pair_in_scope('pair') }}
-),
+with {{ rows_in_scope('series', ref('int_m1_series'), ['pair', 'ts_utc']) }},
 
 clocks as (
     select

@@ -1,31 +1,17 @@
-{{ config(materialized='partitioned_table') }}
--- depends_on: {{ ref('pairs') }} (the partition tree has one branch per pair of the seed)
+{{ partitioned_table_config() }}
 
 -- vol_W: sample standard deviation of 1-minute log returns × 100 over the last W minutes.
 -- hl_vol_W: Parkinson's high-low range estimator over the same window, also in percent.
 -- float8 running sums minus their lag keep the cost O(n) for every W.
 {%- set partition = 'pair, segment_start_utc' %}
 
-with series as (
-    select
-        pair,
-        ts_utc,
-        segment_start_utc,
-        segment_row,
-        coalesce(log_return_pct, 0) as log_return_pct,
-        log_range_pct
-    from {{ ref('int_m1_series') }}
-    where {{ ts_in_scope('ts_utc', halo_before=true) }} and {{ pair_in_scope('pair') }}
-),
+with {{ segment_series(['coalesce(log_return_pct, 0) as log_return_pct', 'log_range_pct']) }},
 
-running as (
-    select
-        *,
-        {{ running_sum('log_return_pct', partition) }} as sum_r,
-        {{ running_sum('log_return_pct * log_return_pct', partition) }} as sum_r2,
-        {{ running_sum('log_range_pct * log_range_pct', partition) }} as sum_hl2
-    from series
-),
+{{ running_sums_cte([
+    ('sum_r', 'log_return_pct'),
+    ('sum_r2', 'log_return_pct * log_return_pct'),
+    ('sum_hl2', 'log_range_pct * log_range_pct')
+], partition) }},
 
 windows as (
     select

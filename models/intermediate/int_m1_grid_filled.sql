@@ -1,22 +1,13 @@
-{{ config(materialized='partitioned_table') }}
--- depends_on: {{ ref('pairs') }} (the partition tree has one branch per pair of the seed)
+{{ partitioned_table_config() }}
 
 -- The minute grid of each pair: every minute from one bar to the next is present when the
 -- gap is at most 60 missing minutes (forward-filled from the last close, is_filled = true);
 -- after a longer gap (weekends, outages) nothing is filled and a new segment starts, so
 -- rolling windows restart. segment_row counts minutes since the segment's first bar.
-with bars as (
-    select
-        pair,
-        ts_utc,
-        open,
-        high,
-        low,
-        close,
-        volume
-    from {{ ref('stg_m1_bars') }}
-    where {{ ts_in_scope('ts_utc', halo_before=true, halo_after_minutes=62) }}
-),
+with {{ rows_in_scope(
+    'bars', ref('stg_m1_bars'), ['pair', 'ts_utc', 'open', 'high', 'low', 'close', 'volume'],
+    halo_before=true, halo_after_minutes=62, by_pair=false
+) }},
 
 neighbours as (
     select

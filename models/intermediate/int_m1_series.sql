@@ -1,5 +1,4 @@
-{{ config(materialized='partitioned_table') }}
--- depends_on: {{ ref('pairs') }} (the partition tree has one branch per pair of the seed)
+{{ partitioned_table_config() }}
 
 -- Series every feature family starts from. Prices become exact integers (close × 10^decimals,
 -- decimals from seeds/pairs.csv), so bqx and the rate-index regression are computed from

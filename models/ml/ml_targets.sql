@@ -1,5 +1,4 @@
-{{ config(materialized='partitioned_table') }}
--- depends_on: {{ ref('pairs') }} (the partition tree has one branch per pair of the seed)
+{{ partitioned_table_config() }}
 -- depends_on: {{ ref('regime_thresholds') }}
 
 -- Targets at horizon 60 minutes, kept apart from every feature table (the feature matrix never
@@ -22,14 +21,7 @@ with series as (
         and bqx_60 is not null
 ),
 
-running as (
-    select
-        *,
-        row_number() over (partition by {{ partition }} order by ts_utc) as bqx_rows,
-        {{ running_sum('bqx_60', partition) }} as sum_bqx,
-        {{ running_sum('bqx_60 * bqx_60', partition) }} as sum_bqx2
-    from series
-),
+{{ running_sums_cte([('sum_bqx', 'bqx_60'), ('sum_bqx2', 'bqx_60 * bqx_60')], partition, row_count='bqx_rows') }},
 
 trailing_std as (
     -- std of bqx_60 over the 60 rows ending at each minute (running sums: O(n))

@@ -1,4 +1,6 @@
--- Typed bars of the pairs in scope. raw.m1_bars is already unique on (pair, ts_utc).
+-- Typed bars of every pair: staging renames and casts, no more. Readers apply the build's
+-- pair scope themselves (rows_in_scope), so ml_periods takes the split from every pair's
+-- span even in a `bqx build --pairs` rebuild. raw.m1_bars is already unique on (pair, ts_utc).
 with source as (
     select * from {{ source('raw', 'm1_bars') }}
 ),
@@ -13,7 +15,6 @@ final as (
         {{ sql_cast('close', 'double precision') }} as close,
         {{ sql_cast('volume', 'double precision') }} as volume
     from source
-    where {{ pair_in_scope('pair') }}
 )
 
 select * from final

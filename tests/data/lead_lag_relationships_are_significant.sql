@@ -1,5 +1,5 @@
 -- bqx.lead_lag_relationships (written by `bqx granger`) holds only links whose
--- Benjamini-Hochberg adjusted p-value is below 0.05, with a lag inside the tested range,
+-- Benjamini-Hochberg adjusted p-value is below {{ var('lead_lag_alpha') }}, with a lag inside the tested range,
 -- and ones estimated on the train period of bqx.ml_periods. Nothing to check before the
 -- first `bqx granger`.
 -- depends_on: {{ ref('ml_periods') }}
@@ -11,8 +11,8 @@ select l.*
 from {{ relation }} as l
 cross join (select end_utc from {{ ref('ml_periods') }} where period = 'train') as t
 where
-    not l.p_adjusted < 0.05
+    not l.p_adjusted < {{ var('lead_lag_alpha') | float }}
     or l.p_adjusted < l.p_value
-    or l.lag_minutes not between 1 and 60
+    or l.lag_minutes not between 1 and {{ var('max_lead_lag_minutes') | int }}
     or l.train_end > t.end_utc
 {%- endif %}

@@ -11,7 +11,7 @@ with span as (
     select
         min(ts_utc) as data_start_utc,
         max(ts_utc) + {{ interval_of(1, 'minute') }} as data_end_utc
-    from {{ source('raw', 'm1_bars') }}
+    from {{ ref('stg_m1_bars') }}
 ),
 
 boundaries as (

@@ -12,10 +12,7 @@
 {%- endmacro %}
 
 {% macro validate_pair(code) -%}
-    {%- if not modules.re.match('^[A-Z]{6}$', code) -%}
-        {{ exceptions.raise_compiler_error("invalid pair code '" ~ code ~ "': expected ^[A-Z]{6}$") }}
-    {%- endif -%}
-    {{ return(code) }}
+    {{ return(checked(code, '^[A-Z]{6}$', "invalid pair code '" ~ code ~ "': expected ^[A-Z]{6}$")) }}
 {%- endmacro %}
 
 {% macro pairs_in_scope() -%}

@@ -1,8 +1,8 @@
 {#- Least-squares fit y = a·x² + b·x + c over the last W grid minutes, x = 0 … W-1 (oldest 0),
     in three steps that cost the same for every W:
 
-    1. quadratic_running_sums: running sums of y, n·y, n²·y and y² within a block (macros/
-       blocks.sql), n = the row's index in its block (`block_row`);
+    1. quadratic_running_sums: running sums of y, n·y, n²·y and y² within a block
+       (macros/rolling/blocks.sql), n = the row's index in its block (`block_row`);
     2. quadratic_window_sums: the window's sums s0 = Σy, s1 = Σn·y, s2 = Σn²·y, syy = Σy², as
        S(t) − S(t − W);
     3. quadratic_projections: with n0 = n − W + 1 the window's own sums are T1 = s1 − n0·s0 and
@@ -95,4 +95,59 @@
     ({{ y_now }} - {{ prediction }}) * {{ scale }} as {{ prefix }}_residual,
     case when {{ prefix }}_sst > 0 then greatest(1 - {{ sse }} / {{ prefix }}_sst, 0) else 0 end as {{ prefix }}_r2,
     sqrt({{ sse }} / {{ w }}) * abs({{ scale }}) as {{ prefix }}_rmse
+{%- endmacro %}
+
+{% macro quadratic_regression_ctes(parts, carried, y_now, partition_by, scale='1', exact_cast=none) -%}
+    {#- The CTEs blocked, running, window_sums, moments and final of a REG model (reg_rate,
+        reg_bqx), after its CTE `series`: the fit over every W of reg_windows() of a series
+        given in parts [(prefix, y, yy), ...] (see quadratic_running_sums), `carried` columns
+        passed through to the fit. The caller's body is the filter of `moments` (which rows
+        get a fit), written where the model can show it. -#}
+    {%- set longest = reg_windows() | max -%}
+    {%- set blocks = block_partition(partition_by) -%}
+blocked as (
+    select
+        series.*,
+        {{ block_columns('series.segment_row', longest) }}
+    from series
+    {{ block_copies() }}
+),
+
+running as (
+    select
+        *,
+        {%- for prefix, y, yy in parts %}
+        {{ quadratic_running_sums(prefix, y, yy, blocks) }}{{ "," if not loop.last }}
+        {%- endfor %}
+    from blocked
+),
+
+window_sums as (
+    select
+        {{ column_lines(['pair', 'ts_utc', 'segment_row', 'block_row'] + carried) }},
+        {%- for w, prefix in product(reg_windows(), parts | map(attribute=0) | list) %}
+        {{ quadratic_window_sums(prefix, w, blocks) }}{{ "," if not loop.last }}
+        {%- endfor %}
+    from running
+),
+
+moments as {{ computed_once() }} (
+    select
+        {{ column_lines(['pair', 'ts_utc'] + carried) }},
+        {%- for w in reg_windows() %}
+        {{ quadratic_moments(w, parts | map(attribute=0) | list, exact_cast) }}{{ "," if not loop.last }}
+        {%- endfor %}
+    from window_sums
+    {{ caller() | trim }}
+),
+
+final as (
+    select
+        pair,
+        ts_utc,
+        {%- for w in reg_windows() %}
+        {{ quadratic_fit_terms('w' ~ w, w, y_now, scale) }}{{ "," if not loop.last }}
+        {%- endfor %}
+    from moments
+)
 {%- endmacro %}

@@ -1,44 +1,5 @@
-{% macro pearson_from_sums(sx, sy, sxx, syy, sxy, n) -%}
-    {#- Pearson correlation from window sums; 0 when either side is flat. Clamped to [-1, 1]
-        against rounding. -#}
-    coalesce(
-        greatest(-1.0, least(1.0,
-            ({{ n }} * {{ sxy }} - {{ sx }} * {{ sy }})
-            / nullif(sqrt(greatest({{ n }} * {{ sxx }} - {{ sx }} * {{ sx }}, 0)
-                        * greatest({{ n }} * {{ syy }} - {{ sy }} * {{ sy }}, 0)), 0)
-        )),
-        0
-    )
-{%- endmacro %}
-
-
-{% macro joint_running_sums(x, y) -%}
-    {#- joint_rows and the running sums sum_x, sum_y, sum_xx, sum_yy, sum_xy of x and y over
-        the window named `joint` -#}
-    row_number() over joint as joint_rows,
-            sum({{ x }}) over joint as sum_x,
-            sum({{ y }}) over joint as sum_y,
-            sum({{ x }} * {{ x }}) over joint as sum_xx,
-            sum({{ y }} * {{ y }}) over joint as sum_yy,
-            sum({{ x }} * {{ y }}) over joint as sum_xy
-{%- endmacro %}
-
-{% macro correlations_from_running(partition) -%}
-    {#- corr_<W> for W in sister_corr_windows(): Pearson correlations over the last W joint
-        rows, from the columns of joint_running_sums() within `partition`; null until W joint
-        rows exist -#}
-    {%- for w in sister_corr_windows() %}
-        case when joint_rows >= {{ w }} then
-            {{ pearson_from_sums(
-                window_from_running('sum_x', w, partition),
-                window_from_running('sum_y', w, partition),
-                window_from_running('sum_xx', w, partition),
-                window_from_running('sum_yy', w, partition),
-                window_from_running('sum_xy', w, partition),
-                w) }}
-        end as corr_{{ w }}{{ "," if not loop.last }}
-    {%- endfor %}
-{%- endmacro %}
+{#- The query plan of model sister_correlation: one CTE per unordered sister couple, pivoted
+    into the 12 sister columns of each pair (PostgreSQL), or every couple in one pass (Spark). -#}
 
 {% macro couple_cte(x, y) -%}
     {#- name of the CTE holding the correlations of the sister couple (x, y), x < y -#}
@@ -73,7 +34,20 @@
     ) as running
 {%- endmacro %}
 
-
+{% macro minutes_without_sisters(pair, leading_columns, indent) -%}
+    {#- A query of `leading_columns`, ts_utc and a null corr_<W> for W in sister_corr_windows(),
+        one row per minute of `pair` with bqx: the rows of a pair none of whose sisters has
+        bars (its correlations become 0). Lines after the first are indented by `indent`. -#}
+    {%- set pad = ' ' * indent -%}
+    {%- set columns = leading_columns + ['ts_utc'] -%}
+    {%- for w in sister_corr_windows() -%}
+        {%- do columns.append(sql_cast('null', 'float8') ~ ' as corr_' ~ w) -%}
+    {%- endfor -%}
+select
+{{ pad }}    {{ column_lines(columns, indent + 4) }}
+{{ pad }}from {{ ref('int_m1_series') }}
+{{ pad }}where pair = '{{ validate_pair(pair) }}' and bqx_60 is not null
+{%- endmacro %}
 
 {% macro sister_correlation_columns(rows=none, absent=[]) -%}
     {#- sister_<NN>_corr_<W> for the 12 sister ranks and sister_corr_windows(): pivoted from
@@ -90,7 +64,6 @@
     {%- endfor %}
     {{ columns | join(',\n        ') }}
 {%- endmacro %}
-
 
 {% macro sister_correlation_ctes(scope, sisters, present, couples, partition) -%}
     {#- The CTEs of model sister_correlation after `with`, ending in `final` (pair, ts_utc,
@@ -126,14 +99,7 @@
         {{ "union all" if not loop.last }}
         {%- else %}
         {#- no sister has bars: the pair's own minutes, every correlation 0 #}
-        select
-            {{ sql_cast('null', 'integer') }} as sister_rank,
-            ts_utc,
-            {%- for w in sister_corr_windows() %}
-            {{ sql_cast('null', 'float8') }} as corr_{{ w }}{{ "," if not loop.last }}
-            {%- endfor %}
-        from {{ ref('int_m1_series') }}
-        where pair = '{{ pair }}' and bqx_60 is not null
+        {{ minutes_without_sisters(pair, [sql_cast('null', 'integer') ~ ' as sister_rank'], indent=8) }}
         {%- endfor %}
     ) as by_sister
     where {{ ts_in_scope('by_sister.ts_utc') }}
@@ -213,15 +179,7 @@ couple_correlations as (
 directed as (
     {%- for pair in lonely %}
     {#- no sister has bars: the pair's own minutes, every correlation 0 #}
-    select
-        '{{ validate_pair(pair) }}' as pair,
-        {{ sql_cast('null', 'text') }} as sister,
-        ts_utc,
-        {%- for w in sister_corr_windows() %}
-        {{ sql_cast('null', 'float8') }} as corr_{{ w }}{{ "," if not loop.last }}
-        {%- endfor %}
-    from {{ ref('int_m1_series') }}
-    where pair = '{{ validate_pair(pair) }}' and bqx_60 is not null
+    {{ minutes_without_sisters(pair, ["'" ~ validate_pair(pair) ~ "' as pair", sql_cast('null', 'text') ~ ' as sister'], indent=4) }}
     union all
     {%- endfor %}
     {%- if couples %}
