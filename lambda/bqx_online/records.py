@@ -48,7 +48,7 @@ class Learned:
 
 
 @dataclass(frozen=True)
-class LearnerSnapshot:
+class Snapshot:
     """What a checkpoint saves: the pickled learner and where its learning stands."""
 
     blob: bytes

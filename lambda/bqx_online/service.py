@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 
 from bqx_online.config import OnlineConfig
 from bqx_online.features import FeatureSource
-from bqx_online.records import DriftEvent, Learned, LearnerSnapshot, Prediction, WeightRow
+from bqx_online.records import DriftEvent, Learned, Prediction, Snapshot, WeightRow
 from bqx_online.state import PairState
 from bqx_online.storage import OnlineStore
 
@@ -183,9 +183,7 @@ class OnlineService:
 
     def checkpoint(self, pair: str, now: datetime) -> None:
         state = self.states[pair]
-        snapshot = LearnerSnapshot(
-            state.to_bytes(), now, state.learned_through, state.ensemble.n_learned_
-        )
+        snapshot = Snapshot(state.to_bytes(), now, state.learned_through, state.ensemble.n_learned_)
         info = self.store.save_checkpoint(pair, snapshot)
         state.version = info.version
         state.dirty = False

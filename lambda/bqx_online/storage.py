@@ -10,14 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from bqx_online.records import (
-    CheckpointInfo,
-    DriftEvent,
-    Learned,
-    LearnerSnapshot,
-    Prediction,
-    WeightRow,
-)
+from bqx_online.records import CheckpointInfo, DriftEvent, Learned, Prediction, Snapshot, WeightRow
 
 
 class OnlineStore(Protocol):
@@ -47,7 +40,7 @@ class OnlineStore(Protocol):
     def alert(self, events: list[DriftEvent]) -> None:
         """Raise the alarm for new drift events (NOTIFY / a CloudWatch metric)."""
 
-    def save_checkpoint(self, pair: str, snapshot: LearnerSnapshot) -> CheckpointInfo:
+    def save_checkpoint(self, pair: str, snapshot: Snapshot) -> CheckpointInfo:
         """Write a new version, then move the pair's pointer to it; return the new version."""
 
     def load_checkpoint(self, pair: str) -> tuple[CheckpointInfo, bytes] | None:

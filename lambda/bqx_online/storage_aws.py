@@ -27,14 +27,7 @@ from decimal import Decimal
 import boto3
 from botocore.exceptions import ClientError
 
-from bqx_online.records import (
-    CheckpointInfo,
-    DriftEvent,
-    Learned,
-    LearnerSnapshot,
-    Prediction,
-    WeightRow,
-)
+from bqx_online.records import CheckpointInfo, DriftEvent, Learned, Prediction, Snapshot, WeightRow
 
 log = logging.getLogger(__name__)
 
@@ -287,7 +280,7 @@ class AwsStore:
             raise
         return json.loads(body["Body"].read())
 
-    def save_checkpoint(self, pair: str, snapshot: LearnerSnapshot) -> CheckpointInfo:
+    def save_checkpoint(self, pair: str, snapshot: Snapshot) -> CheckpointInfo:
         blob, ts_utc = snapshot.blob, snapshot.ts_utc
         learned_through, n_learned = snapshot.learned_through, snapshot.n_learned
         current = self._pointer(pair)

@@ -20,14 +20,7 @@ import psycopg2.extensions
 from psycopg2.extras import Json, execute_values
 
 from bqx.sql import apply_ddl
-from bqx_online.records import (
-    CheckpointInfo,
-    DriftEvent,
-    Learned,
-    LearnerSnapshot,
-    Prediction,
-    WeightRow,
-)
+from bqx_online.records import CheckpointInfo, DriftEvent, Learned, Prediction, Snapshot, WeightRow
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +147,7 @@ class PostgresStore:
                 cur.execute("select pg_notify(%s, %s)", (NOTIFY_CHANNEL, json.dumps(payload)))
 
     # ------------------------------------------------------------------ checkpoints
-    def save_checkpoint(self, pair: str, snapshot: LearnerSnapshot) -> CheckpointInfo:
+    def save_checkpoint(self, pair: str, snapshot: Snapshot) -> CheckpointInfo:
         blob, ts_utc = snapshot.blob, snapshot.ts_utc
         learned_through, n_learned = snapshot.learned_through, snapshot.n_learned
         with self.conn, self.conn.cursor() as cur:
