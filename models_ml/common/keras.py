@@ -1,16 +1,49 @@
-"""Keras for every stage: TensorFlow's C++ logging quieted before its first import, and one
-seed for python, numpy and TensorFlow generators."""
+"""Keras for every stage, quiet on the user's terminal, with one seed for python, numpy and
+TensorFlow generators.
+
+TensorFlow 2.21 prints its oneDNN notice through absl's C++ logging before absl is set up, so
+TF_CPP_MIN_LOG_LEVEL does not hide it (seen here: two lines on stderr per process, 20 in a
+`make demo`); the first import therefore runs with file descriptor 2 pointed at /dev/null. A
+failed import still raises its Python exception. The `tensorflow` logger's retracing warnings
+(6 per `bqx train multitask` of the demo) are library noise too: only errors pass.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+@contextmanager
+def _stderr_silenced() -> Iterator[None]:
+    """Point file descriptor 2 at /dev/null for the block (C++ writes go there too)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def load_keras(seed: int | None = None):
-    """Keras with TensorFlow's C++ logging quiet (must be set before the first import)."""
+    """Keras with TensorFlow's start-up notices and retracing warnings kept off the terminal."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "keras" not in sys.modules:
+        with _stderr_silenced():
+            import keras  # noqa: F401  (the first import prints the notices)
+            import tensorflow as tf
+
+            tf.constant(0.0)  # the second notice comes with the first op
     import keras
 
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     if seed is not None:
         keras.utils.set_random_seed(seed)  # python, numpy and TensorFlow generators
     return keras
