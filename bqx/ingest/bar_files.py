@@ -3,7 +3,7 @@ text in chunks of whole lines, so memory stays bounded for any file size.
 
 A file is read twice: once to hash its bytes (sha256 keys the quarantine; about 15 ms for a
 6 MB gzip), then through a streaming decompressor cut at newline bytes into chunks of about
-`CHUNK_BYTES` (4 MiB ≈ 75,000 bars), each with the number of its first line. Line numbers
+`CHUNK_BYTES` (2 MiB ≈ 37,000 bars), each with the number of its first line. Line numbers
 follow `str.splitlines` on the whole text, as they always have: a chunk is cut only right
 after a `\\n`, so no line ending is split, and a chunk holding another line separator is
 counted by `splitlines` itself (bar_rows.py sends such a chunk down its careful path).
@@ -40,7 +40,7 @@ from bqx.pairs import PAIRS, validate_pair
 
 FORMATS = ("auto", "generic", "histdata")
 GENERIC_REQUIRED = ("ts_utc", "open", "high", "low", "close")
-CHUNK_BYTES = 4 << 20
+CHUNK_BYTES = 2 << 20
 READ_BYTES = 1 << 20
 
 _HISTDATA_LINE = re.compile(r"^\d{8} \d{6};")

@@ -104,7 +104,9 @@ class TextChunk:
     def is_plain(self) -> bool:
         """Printable ASCII, tab, and \\n or \\r\\n line ends: lines are what pyarrow sees."""
         data = self.data
-        return not data.translate(None, _PLAIN_BYTES) and data.count(b"\r") == data.count(b"\r\n")
+        if data.translate(None, _PLAIN_BYTES):
+            return False
+        return b"\r" not in data or data.count(b"\r") == data.count(b"\r\n")
 
     @cached_property
     def line_count(self) -> int:
@@ -249,7 +251,7 @@ def _fast_rows(chunk: TextChunk, layout: Layout) -> Rows | None:
     for _ in range(chunk.skip_lines):
         cut = data.find(b"\n") + 1 or len(data)
         data, first = data[cut:], first + 1
-    n = data.count(b"\n") + (bool(data) and not data.endswith(b"\n"))
+    n = chunk.line_count - (first - chunk.first_line_no)
     if n == 0:
         return _empty_rows()
     numbers = [*PRICE_COLUMNS, *(["volume"] if layout.has_volume else [])]
