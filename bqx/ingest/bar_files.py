@@ -126,6 +126,12 @@ class BarFile:
     sha256: str
     layout: Layout
     header_lines: int  # lines before the first bar line (the generic CSV's header)
+    stat: tuple[int, int]  # size and mtime when hashed
+
+    def check_unchanged(self) -> None:
+        """The file is read more than once: refuse one that changed meanwhile."""
+        if _stat(self.path) != self.stat:
+            raise BqxUserError(f"{self.path} changed while it was being ingested")
 
     @property
     def source(self) -> str:  # file name, as recorded in raw.m1_bars.source
@@ -162,6 +168,7 @@ def open_bar_file(
         raise BqxUserError(f"unknown format {file_format!r}: use one of {', '.join(FORMATS)}")
     file_pair = validate_pair(pair) if pair else pair_from_file_name(path)
     digest = file_sha256(path)
+    stat = _stat(path)
     header, first = _first_lines(path)
     if first is None or header is None:
         raise BqxUserError(f"{path}: the file is empty")
@@ -182,7 +189,12 @@ def open_bar_file(
             f"cannot tell the pair of {path.name}: name the file after it "
             "(EURUSD.csv.gz) or pass --pair"
         )
-    return BarFile(path, digest, layout, header_lines)
+    return BarFile(path, digest, layout, header_lines, stat)
+
+
+def _stat(path: Path) -> tuple[int, int]:
+    status = path.stat()
+    return status.st_size, status.st_mtime_ns
 
 
 def _check_tz(tz: str) -> str:

@@ -12,9 +12,11 @@ have the array's width (pair codes) or as one bytes value for every row (the fil
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 
 import numpy as np
+import psycopg2.extensions
 
 HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, header extension length
 TRAILER = b"\xff\xff"
@@ -52,3 +54,15 @@ def _wire_type(values: np.ndarray | bytes) -> str:
     if kind.kind == "S":
         return f"S{kind.itemsize}"
     raise TypeError(f"no binary COPY encoding for {kind}")
+
+
+def copy_rows(
+    cur: psycopg2.extensions.cursor, table: str, columns: list[str], payload: bytes, binary: bool
+) -> None:
+    """COPY a payload (binary, or CSV without header) into a table."""
+    fmt = "binary" if binary else "csv"
+    cur.copy_expert(
+        f"copy {table} ({', '.join(columns)}) from stdin with (format {fmt})",
+        io.BytesIO(payload),
+        size=1 << 20,
+    )

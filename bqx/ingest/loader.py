@@ -27,7 +27,6 @@ design, 65,000 rows/s for one pair file, 20.7× a bare COPY, the Python validati
 
 from __future__ import annotations
 
-import io
 import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -41,9 +40,9 @@ import psycopg2.errors
 import psycopg2.extensions
 
 from bqx.errors import BqxUserError
-from bqx.ingest import copy_binary
+from bqx.ingest import copy_binary, staging
 from bqx.ingest.bar_files import BarFile, open_bar_file
-from bqx.ingest.bar_rows import DUPLICATE_CONFLICT, REJECTED_COLUMNS, ParsedChunk, parse_chunk
+from bqx.ingest.bar_rows import REJECTED_COLUMNS, ParsedChunk, parse_chunk
 from bqx.sql import ensure_raw_schema
 
 log = logging.getLogger(__name__)
@@ -51,9 +50,6 @@ log = logging.getLogger(__name__)
 BAR_SUFFIXES = (".csv", ".csv.gz", ".zip", ".txt")
 VALUE_COLUMNS = ["open", "high", "low", "close", "volume"]
 DIRECT_TABLE = "raw.m1_bars"
-STAGING_TABLE = "incoming_bars"
-REJECTED_TABLE = "incoming_rejected"
-_VALUES = "({a}.open, {a}.high, {a}.low, {a}.close, {a}.volume)"
 
 
 @dataclass
@@ -111,16 +107,6 @@ def expand_paths(paths: Iterable[Path]) -> list[Path]:
     return files
 
 
-def _copy_rows(cur, table: str, columns: list[str], payload: bytes, binary: bool) -> None:
-    """COPY a payload (binary, or CSV without header) into a table."""
-    fmt = "binary" if binary else "csv"
-    cur.copy_expert(
-        f"copy {table} ({', '.join(columns)}) from stdin with (format {fmt})",
-        io.BytesIO(payload),
-        size=1 << 20,
-    )
-
-
 @dataclass
 class _Payload:
     """A parsed chunk and its COPY payloads."""
@@ -166,7 +152,7 @@ def _prefetched(items: Iterator[_Payload]) -> Iterator[_Payload]:
             yield item
 
 
-def _copy_file(cur, bar_file: BarFile, table: str) -> _Tally:
+def _copy_file(cur: psycopg2.extensions.cursor, bar_file: BarFile, table: str) -> _Tally:
     """Parse the file chunk by chunk and copy each chunk's rows."""
     tally = _Tally()
     source = bar_file.source.encode()
@@ -176,114 +162,19 @@ def _copy_file(cur, bar_file: BarFile, table: str) -> _Tally:
     for payload in _prefetched(payloads):
         tally.add(payload.parsed)
         if payload.bars is not None:
-            _copy_rows(cur, table, payload.columns, payload.bars, binary=True)
+            copy_binary.copy_rows(cur, table, payload.columns, payload.bars, binary=True)
         if payload.rejected is not None:
-            _copy_rows(cur, REJECTED_TABLE, REJECTED_COLUMNS, payload.rejected, binary=False)
-    return tally
-
-
-def _merge_staged(cur, source: str, ordered: bool) -> tuple[int, int]:
-    """Set-based: the first line of each minute wins, repeats and database bars with other
-    values become conflicts, the rest is inserted. Returns (loaded, duplicates).
-    `ordered`: the staged bars are of one pair in strictly increasing time (no repeats)."""
-    first = STAGING_TABLE
-    repeats_skipped = 0
-    if not ordered:
-        first = "incoming_first"
-        cur.execute(
-            f"""
-            create temp table incoming_first on commit drop as
-            select distinct on (pair, ts_utc) *
-            from {STAGING_TABLE} order by pair, ts_utc, line_no;
-            select (select count(*) from {STAGING_TABLE}) - (select count(*) from incoming_first)
-            """
-        )
-        (repeats,) = cur.fetchone()
-        # a later line for a minute: an identical repeat is skipped, another value a conflict
-        cur.execute(
-            f"""
-            insert into {REJECTED_TABLE} (pair, line_no, reason)
-            select i.pair, i.line_no, %(reason)s
-            from {STAGING_TABLE} as i
-            join incoming_first as f on f.pair = i.pair and f.ts_utc = i.ts_utc
-            where i.line_no <> f.line_no
-                and {_VALUES.format(a="i")} is distinct from {_VALUES.format(a="f")}
-            """,
-            {"reason": DUPLICATE_CONFLICT},
-        )
-        repeats_skipped = repeats - cur.rowcount
-    # one pass against raw.m1_bars: bars there already with other values are conflicts, not
-    # silent overwrites; bars not there are inserted
-    cur.execute(
-        f"""
-        analyze {first};
-        with matched as (
-            select f.*, b.pair is not null as is_present,
-                {_VALUES.format(a="b")} is distinct from {_VALUES.format(a="f")} as is_other
-            from {first} as f
-            left join raw.m1_bars as b on b.pair = f.pair and b.ts_utc = f.ts_utc
-        ),
-        conflicts as (
-            insert into {REJECTED_TABLE} (pair, line_no, reason)
-            select pair, line_no, %(reason)s from matched where is_present and is_other
-            returning 1
-        ),
-        loaded as (
-            insert into raw.m1_bars (pair, ts_utc, open, high, low, close, volume, source)
-            select pair, ts_utc, open, high, low, close, volume, %(source)s
-            from matched where not is_present
-            on conflict (pair, ts_utc) do nothing
-            returning 1
-        )
-        select (select count(*) from {first}), (select count(*) from conflicts),
-            (select count(*) from loaded)
-        """,
-        {"reason": DUPLICATE_CONFLICT, "source": source},
-    )
-    winners, conflicts, loaded = cur.fetchone()
-    return loaded, repeats_skipped + winners - loaded - conflicts
-
-
-def _fill_conflict_lines(cur, bar_file: BarFile) -> None:
-    """The raw text of the lines quarantined in SQL, read again from the file."""
-    cur.execute(f"select line_no from {REJECTED_TABLE} where raw_line is null order by 1")
-    wanted = np.array([row[0] for row in cur.fetchall()], dtype=np.int64)
-    if not len(wanted):
-        return
-    cur.execute("create temp table conflict_lines (line_no integer, raw_line text) on commit drop")
-    for chunk in bar_file.chunks():
-        start = chunk.first_line_no
-        found = wanted[(wanted >= start) & (wanted < start + chunk.line_count)]
-        if len(found):
-            lines = pd.DataFrame(
-                {"line_no": found, "raw_line": [chunk.lines[n - start] for n in found]}
+            copy_binary.copy_rows(
+                cur, staging.REJECTED_TABLE, REJECTED_COLUMNS, payload.rejected, binary=False
             )
-            text = lines.to_csv(index=False, header=False).encode()
-            _copy_rows(cur, "conflict_lines", ["line_no", "raw_line"], text, binary=False)
-    cur.execute(
-        f"""
-        update {REJECTED_TABLE} as r set raw_line = c.raw_line
-        from conflict_lines as c
-        where r.raw_line is null and r.line_no = c.line_no
-        """
-    )
+    return tally
 
 
 def load_bar_file(conn: psycopg2.extensions.connection, bar_file: BarFile) -> IngestResult:
     """Load one opened bar file inside the caller's transaction."""
     with conn.cursor() as cur:
-        cur.execute(
-            f"""
-            create temp table {STAGING_TABLE} (
-                pair text, ts_utc timestamptz, open float8, high float8, low float8,
-                close float8, volume float8, line_no integer
-            ) on commit drop;
-            create temp table {REJECTED_TABLE} (
-                pair text, line_no integer, raw_line text, reason text
-            ) on commit drop;
-            savepoint direct_copy;
-            """
-        )
+        staging.create_staging_tables(cur)
+        cur.execute("savepoint direct_copy")
         try:
             tally = _copy_file(cur, bar_file, DIRECT_TABLE)
             loaded, duplicates = tally.good, 0
@@ -291,20 +182,21 @@ def load_bar_file(conn: psycopg2.extensions.connection, bar_file: BarFile) -> In
         except psycopg2.errors.UniqueViolation:
             log.debug("%s: minutes already loaded or repeated, staging it", bar_file.source)
             cur.execute("rollback to savepoint direct_copy")
-            tally = _copy_file(cur, bar_file, STAGING_TABLE)
-            loaded, duplicates = _merge_staged(cur, bar_file.source, tally.ordered)
-            _fill_conflict_lines(cur, bar_file)
+            tally = _copy_file(cur, bar_file, staging.STAGING_TABLE)
+            loaded, duplicates = staging.merge_staged(cur, bar_file.source, tally.ordered)
+            staging.fill_conflict_lines(cur, bar_file)
+        bar_file.check_unchanged()
         cur.execute(
             f"""
             insert into raw.m1_bars_rejected
                 (pair, source, source_sha256, line_no, raw_line, reason)
             select pair, %(source)s, %(sha)s, line_no, raw_line, reason
-            from {REJECTED_TABLE}
+            from {staging.REJECTED_TABLE}
             on conflict (source_sha256, line_no) do nothing
             """,
             {"source": bar_file.source, "sha": bar_file.sha256},
         )
-        cur.execute(f"select reason, count(*) from {REJECTED_TABLE} group by reason")
+        cur.execute(f"select reason, count(*) from {staging.REJECTED_TABLE} group by reason")
         by_reason = Counter({reason: int(n) for reason, n in cur.fetchall()})
         result = IngestResult(
             source=bar_file.source,

@@ -14,8 +14,7 @@ from typer.testing import CliRunner
 
 from bqx.cli import app
 from bqx.errors import BqxUserError
-from bqx.ingest import bar_rows
-from bqx.ingest import loader as ingest_module
+from bqx.ingest import bar_rows, copy_binary
 from bqx.ingest.bar_files import open_bar_file, pair_from_file_name, parse_file
 from bqx.ingest.bar_rows import parse_chunk
 from bqx.ingest.loader import ingest_file
@@ -218,7 +217,7 @@ def test_an_interrupted_ingest_leaves_no_half_loaded_file(
 ):
     path = tmp_path / "EURUSD_salted.csv"
     path.write_text("\n".join(lines) + "\n")
-    real_copy = ingest_module._copy_rows
+    real_copy = copy_binary.copy_rows
     calls = []
 
     def copy_then_die(cur, table, columns, payload, binary):
@@ -227,7 +226,7 @@ def test_an_interrupted_ingest_leaves_no_half_loaded_file(
         if table == "incoming_rejected":  # bars are already copied: die mid-file
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(ingest_module, "_copy_rows", copy_then_die)
+    monkeypatch.setattr(copy_binary, "copy_rows", copy_then_die)
     with pytest.raises(KeyboardInterrupt):
         ingest_file(empty_raw, path)
     assert calls == [bars_table, "incoming_rejected"]
