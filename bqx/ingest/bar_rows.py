@@ -259,7 +259,9 @@ def _fast_rows(chunk: TextChunk, layout: Layout) -> Rows | None:
     try:
         table = pacsv.read_csv(
             pa.py_buffer(data),
-            read_options=pacsv.ReadOptions(column_names=layout.names),
+            # pyarrow's own threads can abort the interpreter at exit (apache/arrow#34314;
+            # seen here in 1 of 6 runs); chunks are parsed in the loader's worker thread anyway
+            read_options=pacsv.ReadOptions(column_names=layout.names, use_threads=False),
             parse_options=pacsv.ParseOptions(delimiter=layout.sep, quote_char=False),
             convert_options=pacsv.ConvertOptions(
                 column_types={
