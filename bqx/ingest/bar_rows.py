@@ -121,12 +121,15 @@ class TextChunk:
 
     def halves(self) -> list[TextChunk]:
         """Two chunks cut at the newline nearest the middle (one when there is none)."""
-        cut = self.data.find(b"\n", len(self.data) // 2) + 1 or self.data.rfind(b"\n") + 1
-        if cut in (0, len(self.data)):
+        data, middle = self.data, len(self.data) // 2
+        cut = data.find(b"\n", middle) + 1
+        if cut in (0, len(data)):
+            cut = data.rfind(b"\n", 0, middle) + 1
+        if cut in (0, len(data)):
             return [self]
-        head = TextChunk(self.first_line_no, self.data[:cut], self.skip_lines)
+        head = TextChunk(self.first_line_no, data[:cut], self.skip_lines)
         tail_skip = max(0, self.skip_lines - head.line_count)
-        tail = TextChunk(self.first_line_no + head.line_count, self.data[cut:], tail_skip)
+        tail = TextChunk(self.first_line_no + head.line_count, data[cut:], tail_skip)
         return [head, tail]
 
 
