@@ -10,10 +10,10 @@ How, and why (one real 2017 pair file, 371,635 bars, this 2-core machine; bench/
   as CSV into a temp table: memory is a few chunks whatever the file size.
 - Direct first: the chunks' good bars are copied straight into raw.m1_bars, inside a
   savepoint. That is the whole job when the file's minutes are new and unique, the common
-  case. Measured on the same rows: binary COPY into raw.m1_bars 0.54 s, against 0.17 s into
-  an unindexed temp table followed by the set-based `insert ... select ... on conflict do
-  nothing` into raw.m1_bars, 1.24 s (the primary key is maintained either way, and COPY
-  inserts in batches). A bare text COPY of the file into an unindexed table took 0.36 s.
+  case. Measured on the same rows at load 1.5: binary COPY into raw.m1_bars 0.54 s, against
+  0.17 s into an unindexed temp table followed by the set-based `insert ... select ... on
+  conflict do nothing` into raw.m1_bars, 1.24 s (the primary key is maintained either way,
+  and COPY inserts in batches). A bare text COPY of the file into an unindexed table: 0.36 s.
 - Staged when that fails: a minute already in the table or repeated in the file raises a
   unique violation on the first chunk that holds it; the savepoint is rolled back and the file
   is read again into an unindexed temp table (binary COPY), from which set-based statements
@@ -21,8 +21,14 @@ How, and why (one real 2017 pair file, 371,635 bars, this 2-core machine; bench/
   as duplicate_conflict, and insert the rest. Their raw text is fetched from the file by line
   number (conflicts are rare; the staging table carries no text). A re-ingest pays one
   wasted chunk.
-Measured (bench/results.md, load about 1.5): see `bench/ingest.py`'s section; before this
-design, 65,000 rows/s for one pair file, 20.7× a bare COPY, the Python validation the cost.
+- Parsing overlaps the COPY: the next chunk is parsed in a worker thread (pyarrow, numpy and
+  zlib mostly run without the GIL) while the current one is copied. This process spends
+  0.33 s of CPU per pair file; the rest of the wall time is PostgreSQL's.
+Measured by bench/ingest.py (bench/results.md, 2026-11-30, 1-minute load 4.8-5.6 from other
+jobs on the 2 cores; a bare COPY of the file's CSV into an unindexed table 0.80 s): generic
+CSV 1.65 s (225,000 rows/s, 2.06× the bare COPY), HistData zip 1.53 s (243,000 rows/s,
+1.91×), all 28 files 45.4 s (229,000 rows/s, 1.85× their bare COPY, 24.5 s). Before: 65,000
+rows/s for one pair file, 20.7× a bare COPY, the Python validation the cost.
 """
 
 from __future__ import annotations
