@@ -1,12 +1,16 @@
 """Open 1-minute bar files (HistData ASCII M1 zip or csv, the generic CSV) and stream their
 text in chunks of whole lines, so memory stays bounded for any file size.
 
-A file is read twice: once to hash its bytes (sha256 keys the quarantine; about 15 ms for a
-6 MB gzip), then through a streaming decompressor cut at newline bytes into chunks of about
-`CHUNK_BYTES` (2 MiB ≈ 37,000 bars), each with the number of its first line. Line numbers
-follow `str.splitlines` on the whole text, as they always have: a chunk is cut only right
-after a `\\n`, so no line ending is split, and a chunk holding another line separator is
-counted by `splitlines` itself (bar_rows.py sends such a chunk down its careful path).
+A file is read in passes: its bytes hashed (sha256 keys the quarantine; about 15 ms for a
+6 MB gzip), its first lines to tell the format, then its text through a streaming
+decompressor, cut at newline bytes into chunks of about `CHUNK_BYTES` (2 MiB ≈ 37,000 bars),
+each with the number of its first line. Line numbers follow `str.splitlines` on the whole
+text, as they always have: a chunk is cut only right after a `\\n`, so no line ending is
+split, and a chunk holding another line separator is counted by `splitlines` itself
+(bar_rows.py sends such a chunk down its careful path).
+
+Memory: one gzip CSV of all 28 real files (10.4 M lines with a pair column, 122 MB) loaded
+in 43.6 s at load 6 with a peak RSS of 172 MB, 53 MB above the interpreter's own.
 
 `parse_file` is the whole-file view (all bars and rejected lines as frames) the parquet target
 uses; `bqx ingest` into PostgreSQL streams chunks instead (loader.py).
