@@ -81,18 +81,26 @@ class _Tally:
     good: int = 0
     pairs: set[str] = field(default_factory=set)
     ordered: bool = True  # one pair, strictly increasing minutes: no minute twice
-    last_us: int | None = None
+    previous_us: int | None = None  # the last good bar's minute
+    first_us: int | None = None  # the earliest good bar's minute
+    last_us: int | None = None  # the latest good bar's minute
 
     def add(self, parsed: ParsedChunk) -> None:
         bars = parsed.bars
         self.rows_read += parsed.rows_read
         self.good += len(bars)
         self.pairs.update(pd.unique(bars.pair).tolist())
-        if len(bars) and self.ordered:
-            steps = np.diff(bars.utc_us)
-            after_last = self.last_us is None or bars.utc_us[0] > self.last_us
-            self.ordered = len(self.pairs) == 1 and after_last and bool((steps > 0).all())
-            self.last_us = int(bars.utc_us[-1])
+        if not len(bars):
+            return
+        utc_us = bars.utc_us
+        if self.ordered:
+            after = self.previous_us is None or utc_us[0] > self.previous_us
+            increasing = bool((np.diff(utc_us) > 0).all())
+            self.ordered = len(self.pairs) == 1 and after and increasing
+            self.previous_us = int(utc_us[-1])
+        low, high = int(utc_us.min()), int(utc_us.max())
+        self.first_us = low if self.first_us is None else min(self.first_us, low)
+        self.last_us = high if self.last_us is None else max(self.last_us, high)
 
 
 def expand_paths(paths: Iterable[Path]) -> list[Path]:
@@ -176,6 +184,16 @@ def _copy_file(cur: psycopg2.extensions.cursor, bar_file: BarFile, table: str) -
     return tally
 
 
+def _merge(cur: psycopg2.extensions.cursor, bar_file: BarFile, tally: _Tally) -> tuple[int, int]:
+    """The staged path's set-based merge (staging.py); returns (loaded, duplicates)."""
+    if tally.first_us is None or tally.last_us is None:  # no good bar: nothing to merge
+        return 0, 0
+    span = staging.Span(sorted(tally.pairs), tally.first_us, tally.last_us, tally.ordered)
+    merged = staging.merge_staged(cur, bar_file.source, span)
+    staging.fill_conflict_lines(cur, bar_file)
+    return merged
+
+
 def load_bar_file(conn: psycopg2.extensions.connection, bar_file: BarFile) -> IngestResult:
     """Load one opened bar file inside the caller's transaction."""
     with conn.cursor() as cur:
@@ -189,8 +207,7 @@ def load_bar_file(conn: psycopg2.extensions.connection, bar_file: BarFile) -> In
             log.debug("%s: minutes already loaded or repeated, staging it", bar_file.source)
             cur.execute("rollback to savepoint direct_copy")
             tally = _copy_file(cur, bar_file, staging.STAGING_TABLE)
-            loaded, duplicates = staging.merge_staged(cur, bar_file.source, tally.ordered)
-            staging.fill_conflict_lines(cur, bar_file)
+            loaded, duplicates = _merge(cur, bar_file, tally)
         bar_file.check_unchanged()
         cur.execute(
             f"""

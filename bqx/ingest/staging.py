@@ -16,6 +16,9 @@ about 6 s for any file.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
 import numpy as np
 import pandas as pd
 import psycopg2.extensions
@@ -44,13 +47,22 @@ def create_staging_tables(cur: psycopg2.extensions.cursor) -> None:
     )
 
 
-def merge_staged(cur: psycopg2.extensions.cursor, source: str, ordered: bool) -> tuple[int, int]:
+@dataclass
+class Span:
+    """What the staged bars cover. `ordered`: one pair in strictly increasing time."""
+
+    pairs: list[str]
+    first_us: int  # microseconds since 1970 UTC
+    last_us: int
+    ordered: bool
+
+
+def merge_staged(cur: psycopg2.extensions.cursor, source: str, span: Span) -> tuple[int, int]:
     """Set-based: the first line of each minute wins, repeats and database bars with other
-    values become conflicts, the rest is inserted. Returns (loaded, duplicates).
-    `ordered`: the staged bars are of one pair in strictly increasing time (no repeats)."""
+    values become conflicts, the rest is inserted. Returns (loaded, duplicates)."""
     first = STAGING_TABLE
     repeats_skipped = 0
-    if not ordered:
+    if not span.ordered:
         first = "incoming_first"
         cur.execute(
             f"""
@@ -75,7 +87,8 @@ def merge_staged(cur: psycopg2.extensions.cursor, source: str, ordered: bool) ->
         )
         repeats_skipped = repeats - cur.rowcount
     # one pass against raw.m1_bars: bars there already with other values are conflicts, not
-    # silent overwrites; bars not there are inserted
+    # silent overwrites; bars not there are inserted. The span bounds the bars looked at to
+    # the file's pairs and minutes (else the join hashes every bar of every pair).
     cur.execute(
         f"""
         analyze {first};
@@ -84,6 +97,7 @@ def merge_staged(cur: psycopg2.extensions.cursor, source: str, ordered: bool) ->
                 {_VALUES.format(a="b")} is distinct from {_VALUES.format(a="f")} as is_other
             from {first} as f
             left join raw.m1_bars as b on b.pair = f.pair and b.ts_utc = f.ts_utc
+                and b.pair = any(%(pairs)s) and b.ts_utc between %(first)s and %(last)s
         ),
         conflicts as (
             insert into {REJECTED_TABLE} (pair, line_no, reason)
@@ -100,10 +114,20 @@ def merge_staged(cur: psycopg2.extensions.cursor, source: str, ordered: bool) ->
         select (select count(*) from {first}), (select count(*) from conflicts),
             (select count(*) from loaded)
         """,
-        {"reason": DUPLICATE_CONFLICT, "source": source},
+        {
+            "reason": DUPLICATE_CONFLICT,
+            "source": source,
+            "pairs": span.pairs,
+            "first": _instant(span.first_us),
+            "last": _instant(span.last_us),
+        },
     )
     winners, conflicts, loaded = cur.fetchone()
     return loaded, repeats_skipped + winners - loaded - conflicts
+
+
+def _instant(utc_us: int) -> datetime:
+    return datetime.fromtimestamp(utc_us // 1_000_000, UTC).replace(microsecond=utc_us % 1_000_000)
 
 
 def fill_conflict_lines(cur: psycopg2.extensions.cursor, bar_file: BarFile) -> None:
