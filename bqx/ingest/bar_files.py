@@ -1,55 +1,54 @@
-"""Read and validate 1-minute bar files: HistData ASCII M1 (zip or csv) and the generic CSV.
+"""Open 1-minute bar files (HistData ASCII M1 zip or csv, the generic CSV) and stream their
+text in chunks of whole lines, so memory stays bounded for any file size.
 
-Pure functions, no database: a file becomes a frame of good bars and a frame of rejected
-lines (line number, raw text, reason). Nothing is dropped silently.
+A file is read in passes: its bytes hashed (sha256 keys the quarantine; about 15 ms for a
+6 MB gzip), its first lines to tell the format, then its text through a streaming
+decompressor, cut at newline bytes into chunks of about `CHUNK_BYTES` (2 MiB ≈ 37,000 bars),
+each with the number of its first line. Line numbers follow `str.splitlines` on the whole
+text, as they always have: a chunk is cut only right after a `\\n`, so no line ending is
+split, and a chunk holding another line separator is counted by `splitlines` itself
+(bar_rows.py sends such a chunk down its careful path).
+
+Memory: one gzip CSV of all 28 real files (10.4 M lines with a pair column, 122 MB) loaded
+in 43.6 s at load 6 with a peak RSS of 172 MB, 53 MB above the interpreter's own.
+
+`parse_file` is the whole-file view (all bars and rejected lines as frames) the parquet target
+uses; `bqx ingest` into PostgreSQL streams chunks instead (loader.py).
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 import re
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pandas as pd
 
 from bqx.errors import BqxUserError
+from bqx.ingest.bar_rows import (
+    BAR_COLUMNS,
+    DUPLICATE_CONFLICT,
+    HISTDATA_TZ,
+    PRICE_COLUMNS,
+    Layout,
+    TextChunk,
+    parse_chunk,
+)
 from bqx.pairs import PAIRS, validate_pair
 
 FORMATS = ("auto", "generic", "histdata")
-HISTDATA_TZ = "America/New_York"  # clock of the 2017-2018 HistData files, DST included
 GENERIC_REQUIRED = ("ts_utc", "open", "high", "low", "close")
-PRICE_COLUMNS = ["open", "high", "low", "close"]
-BAR_COLUMNS = ["pair", "ts_utc", "open", "high", "low", "close", "volume"]
-
-# Reasons a line is quarantined (raw.m1_bars_rejected.reason).
-UNPARSEABLE = "unparseable"
-NON_POSITIVE_PRICE = "non_positive_price"
-HIGH_BELOW_LOW = "high_below_low"
-OPEN_CLOSE_OUTSIDE_RANGE = "open_close_outside_range"
-DUPLICATE_CONFLICT = "duplicate_conflict"
-UNKNOWN_PAIR = "unknown_pair"
-NONEXISTENT_LOCAL_TIME = "nonexistent_local_time"
+CHUNK_BYTES = 2 << 20
+READ_BYTES = 1 << 20
 
 _HISTDATA_LINE = re.compile(r"^\d{8} \d{6};")
 _PAIR_IN_NAME = re.compile(r"(?<![A-Z])([A-Z]{6})(?![A-Z])")
-
-
-@dataclass
-class ParsedFile:
-    """A bar file after parsing and validation, before loading."""
-
-    source: str  # file name, as recorded in raw.m1_bars.source
-    sha256: str
-    file_format: str
-    rows_read: int
-    bars: pd.DataFrame  # BAR_COLUMNS + line_no, raw_line; unique (pair, ts_utc)
-    duplicates_in_file: int  # identical repeats of an earlier line, skipped
-    rejected: pd.DataFrame  # pair, line_no, raw_line, reason
 
 
 def pair_from_file_name(path: Path) -> str | None:
@@ -65,31 +64,6 @@ def pair_from_file_name(path: Path) -> str | None:
     return None
 
 
-def read_text(path: Path) -> tuple[str, str]:
-    """Text of a bar file (zip member, gzip or plain) and the sha256 of the file's bytes."""
-    if not path.exists():
-        raise BqxUserError(f"no such file: {path}")
-    if path.is_dir():
-        raise BqxUserError(f"{path} is a directory; pass the files or use a glob")
-    data = path.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    try:
-        if zipfile.is_zipfile(io.BytesIO(data)):
-            with zipfile.ZipFile(io.BytesIO(data)) as archive:
-                members = [n for n in archive.namelist() if n.lower().endswith((".csv", ".txt"))]
-                csvs = [n for n in members if n.lower().endswith(".csv")] or members
-                if not csvs:
-                    raise BqxUserError(f"{path}: zip holds no .csv file")
-                raw = archive.read(csvs[0])
-        elif data[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(data)
-        else:
-            raw = data
-    except (OSError, zipfile.BadZipFile, EOFError) as err:
-        raise BqxUserError(f"{path}: cannot read the file ({err})") from err
-    return raw.decode("utf-8", errors="replace"), digest
-
-
 def detect_format(first_line: str) -> str:
     line = first_line.strip().lstrip("\ufeff")
     if _HISTDATA_LINE.match(line):
@@ -102,126 +76,189 @@ def detect_format(first_line: str) -> str:
     )
 
 
-def parse_file(
+def file_sha256(path: Path) -> str:
+    """sha256 of the file's bytes; a missing file or a directory is a user error."""
+    if not path.exists():
+        raise BqxUserError(f"no such file: {path}")
+    if path.is_dir():
+        raise BqxUserError(f"{path} is a directory; pass the files or use a glob")
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(READ_BYTES):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _open_text_stream(path: Path) -> IO[bytes]:
+    """The bar text of a file as a byte stream: a zip's first .csv member (else .txt), gzip or
+    plain bytes."""
+    if zipfile.is_zipfile(path):
+        archive = zipfile.ZipFile(path)
+        members = [n for n in archive.namelist() if n.lower().endswith((".csv", ".txt"))]
+        csvs = [n for n in members if n.lower().endswith(".csv")] or members
+        if not csvs:
+            raise BqxUserError(f"{path}: zip holds no .csv file")
+        return archive.open(csvs[0])
+    with path.open("rb") as handle:
+        magic = handle.read(2)
+    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else path.open("rb")
+
+
+def _byte_chunks(path: Path, size: int) -> Iterator[bytes]:
+    """The decompressed text in pieces of about `size` bytes, each ending right after a
+    newline (the last one possibly not)."""
+    try:
+        with _open_text_stream(path) as stream:
+            rest = b""
+            while block := stream.read(size):
+                data = rest + block
+                cut = data.rfind(b"\n") + 1
+                if cut:
+                    yield data[:cut]
+                rest = data[cut:]
+            if rest:
+                yield rest
+    except (OSError, zipfile.BadZipFile, EOFError) as err:
+        raise BqxUserError(f"{path}: cannot read the file ({err})") from err
+
+
+@dataclass
+class BarFile:
+    """An opened bar file: what it is (format, pair, clock, columns) and its text, in chunks."""
+
+    path: Path
+    sha256: str
+    layout: Layout
+    header_lines: int  # lines before the first bar line (the generic CSV's header)
+    stat: tuple[int, int]  # size and mtime when hashed
+
+    def check_unchanged(self) -> None:
+        """The file is read more than once: refuse one that changed meanwhile."""
+        if _stat(self.path) != self.stat:
+            raise BqxUserError(f"{self.path} changed while it was being ingested")
+
+    @property
+    def source(self) -> str:  # file name, as recorded in raw.m1_bars.source
+        return self.path.name
+
+    def chunks(self, size: int | None = None) -> Iterator[TextChunk]:
+        """The bar lines in chunks of whole lines, numbered from 1 as in the file."""
+        line_no, skip = 1, self.header_lines
+        for data in _byte_chunks(self.path, size or CHUNK_BYTES):
+            chunk = TextChunk(line_no, data, skip)
+            yield chunk
+            line_no, skip = line_no + chunk.line_count, 0
+
+
+def _first_lines(path: Path) -> tuple[str | None, str | None]:
+    """The file's first physical line and its first non-blank line (None when all blank)."""
+    first = None
+    for data in _byte_chunks(path, READ_BYTES):
+        lines = data.decode("utf-8", errors="replace").splitlines()
+        if first is None and lines:
+            first = lines[0]
+        for line in lines:
+            if line.strip():
+                return first, line
+    return first, None
+
+
+def open_bar_file(
     path: Path, *, file_format: str = "auto", pair: str | None = None, tz: str | None = None
-) -> ParsedFile:
-    """Parse and validate one bar file. `pair` overrides the name; `tz` overrides the clock."""
+) -> BarFile:
+    """Check a bar file and tell its layout. `pair` overrides the name; `tz` overrides the
+    clock (HistData: America/New_York, generic: UTC)."""
     if file_format not in FORMATS:
         raise BqxUserError(f"unknown format {file_format!r}: use one of {', '.join(FORMATS)}")
     file_pair = validate_pair(pair) if pair else pair_from_file_name(path)
-    text, digest = read_text(path)
-    lines = text.splitlines()
-    first = next((line for line in lines if line.strip()), None)
-    if first is None:
+    digest = file_sha256(path)
+    stat = _stat(path)
+    header, first = _first_lines(path)
+    if first is None or header is None:
         raise BqxUserError(f"{path}: the file is empty")
     fmt = detect_format(first) if file_format == "auto" else file_format
-
     if fmt == "histdata":
-        frame = _parse_histdata(lines, tz or HISTDATA_TZ)
+        names = ["ts", "open", "high", "low", "close", "volume"]
+        layout = Layout("histdata", ";", names, _check_tz(tz or HISTDATA_TZ), file_pair)
+        header_lines = 0
     else:
-        frame = _parse_generic(lines, tz or "UTC")
-    if "pair" not in frame:
-        if file_pair is None:
-            raise BqxUserError(
-                f"cannot tell the pair of {path.name}: name the file after it "
-                "(EURUSD.csv.gz) or pass --pair"
-            )
-        frame["pair"] = file_pair
-    bars, duplicates, rejected = _validate(frame)
-    rows_read = int(len(frame))
-    return ParsedFile(path.name, digest, fmt, rows_read, bars, duplicates, rejected)
+        names = [c.strip().lower() for c in header.lstrip("\ufeff").split(",")]
+        missing = [c for c in GENERIC_REQUIRED if c not in names]
+        if missing:
+            raise BqxUserError(f"CSV header lacks column(s) {', '.join(missing)}: got {header!r}")
+        layout = Layout("generic", ",", names, _check_tz(tz or "UTC"), file_pair)
+        header_lines = 1
+    if not layout.has_pair_column and file_pair is None:
+        raise BqxUserError(
+            f"cannot tell the pair of {path.name}: name the file after it "
+            "(EURUSD.csv.gz) or pass --pair"
+        )
+    return BarFile(path, digest, layout, header_lines, stat)
 
 
-def _numbered(lines: list[str], skip_header: bool) -> pd.DataFrame:
-    """Non-blank lines with their 1-based line numbers in the file."""
-    start = 1 if skip_header else 0
-    numbered = [(i + 1, line) for i, line in enumerate(lines[start:], start=start) if line.strip()]
-    if not numbered:
-        return pd.DataFrame({"line_no": pd.Series(dtype="int64"), "raw_line": pd.Series(dtype=str)})
-    line_no, raw = zip(*numbered, strict=True)
-    return pd.DataFrame({"line_no": np.asarray(line_no, dtype="int64"), "raw_line": list(raw)})
+def _stat(path: Path) -> tuple[int, int]:
+    status = path.stat()
+    return status.st_size, status.st_mtime_ns
 
 
-def _split(frame: pd.DataFrame, sep: str, names: list[str]) -> pd.DataFrame:
-    """Split raw lines into named string columns; wrong field counts become all-NaN rows."""
-    if frame.empty:
-        return pd.DataFrame({name: pd.Series(dtype=str) for name in names})
-    stripped = frame["raw_line"].str.strip().str.rstrip("\r")
-    ok = stripped.str.count(re.escape(sep)) == len(names) - 1
-    parts = stripped.where(ok, other=sep.join([""] * len(names))).str.split(sep, expand=True)
-    if parts.shape[1] != len(names):  # every line malformed
-        parts = pd.DataFrame({i: [""] * len(frame) for i in range(len(names))}, index=frame.index)
-    parts.columns = names
-    return parts.apply(lambda col: col.str.strip())
-
-
-def _to_float(col: pd.Series) -> pd.Series:
-    return pd.to_numeric(col.replace("", np.nan), errors="coerce").astype("float64")
-
-
-def _localize(naive: pd.Series, tz: str) -> tuple[pd.Series, pd.Series]:
-    """Local wall-clock → UTC; returns (utc, is_nonexistent_or_ambiguous)."""
+def _check_tz(tz: str) -> str:
     try:
-        local = naive.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
+        pd.DatetimeIndex([], dtype="datetime64[s]").tz_localize(tz)
     except Exception as err:  # zoneinfo raises several types for a bad name
         raise BqxUserError(f"unknown time zone {tz!r}") from err
-    utc = local.dt.tz_convert("UTC")
-    return utc, naive.notna() & utc.isna()
+    return tz
 
 
-def _parse_histdata(lines: list[str], tz: str) -> pd.DataFrame:
-    frame = _numbered(lines, skip_header=False)
-    parts = _split(frame, ";", ["ts", "open", "high", "low", "close", "volume"])
-    naive = pd.to_datetime(parts["ts"], format="%Y%m%d %H%M%S", errors="coerce")
-    frame["ts_utc"], frame["bad_local_time"] = _localize(naive, tz)
-    for col in [*PRICE_COLUMNS, "volume"]:
-        frame[col] = _to_float(parts[col])
+@dataclass
+class ParsedFile:
+    """A whole bar file after parsing and validation, before loading (the parquet target)."""
+
+    source: str  # file name, as recorded in raw.m1_bars.source
+    sha256: str
+    file_format: str
+    rows_read: int
+    bars: pd.DataFrame  # BAR_COLUMNS + line_no, raw_line; unique (pair, ts_utc)
+    duplicates_in_file: int  # identical repeats of an earlier line, skipped
+    rejected: pd.DataFrame  # pair, line_no, raw_line, reason
+
+
+def parse_file(
+    path: Path, *, file_format: str = "auto", pair: str | None = None, tz: str | None = None
+) -> ParsedFile:
+    """Parse and validate one bar file into frames. `pair` overrides the name; `tz` the clock."""
+    bar_file = open_bar_file(path, file_format=file_format, pair=pair, tz=tz)
+    bars, rejected, rows_read = [], [], 0
+    for chunk in bar_file.chunks():
+        parsed = parse_chunk(chunk, bar_file.layout)
+        rows_read += parsed.rows_read
+        bars.append(parsed.bars_frame(with_raw_lines=True))
+        rejected.append(parsed.rejected)
+    good = pd.concat(bars, ignore_index=True) if bars else _empty_bars()
+    first, duplicates, conflicts = _dedupe(good)
+    quarantine = [r for r in [*rejected, conflicts] if len(r)]
+    rejected_frame = (
+        pd.concat(quarantine, ignore_index=True).sort_values("line_no", ignore_index=True)
+        if quarantine
+        else pd.DataFrame(columns=["pair", "line_no", "raw_line", "reason"])
+    )
+    fmt = bar_file.layout.file_format
+    return ParsedFile(
+        bar_file.source, bar_file.sha256, fmt, rows_read, first, duplicates, rejected_frame
+    )
+
+
+def _empty_bars() -> pd.DataFrame:
+    frame = pd.DataFrame({c: pd.Series(dtype="float64") for c in [*PRICE_COLUMNS, "volume"]})
+    frame.insert(0, "pair", pd.Series(dtype=str))
+    frame.insert(1, "ts_utc", pd.Series(dtype="datetime64[us, UTC]"))
+    frame["line_no"] = pd.Series(dtype="int64")
+    frame["raw_line"] = pd.Series(dtype=str)
     return frame
 
 
-def _parse_generic(lines: list[str], tz: str) -> pd.DataFrame:
-    header = [c.strip().lower() for c in lines[0].lstrip("\ufeff").split(",")]
-    missing = [c for c in GENERIC_REQUIRED if c not in header]
-    if missing:
-        raise BqxUserError(f"CSV header lacks column(s) {', '.join(missing)}: got {lines[0]!r}")
-    frame = _numbered(lines, skip_header=True)
-    parts = _split(frame, ",", header)
-    stamp = parts["ts_utc"].str.replace("T", " ", regex=False).str.rstrip("Z")
-    naive = pd.to_datetime(stamp, format="%Y-%m-%d %H:%M:%S", errors="coerce")
-    frame["ts_utc"], frame["bad_local_time"] = _localize(naive, tz)
-    for col in PRICE_COLUMNS:
-        frame[col] = _to_float(parts[col])
-    frame["volume"] = _to_float(parts["volume"]) if "volume" in header else 0.0
-    if "pair" in header:
-        frame["pair"] = parts["pair"].str.upper()
-    return frame
-
-
-def _validate(frame: pd.DataFrame) -> tuple[pd.DataFrame, int, pd.DataFrame]:
-    """Assign each line one reason (first that applies) or accept it."""
-    prices = frame[PRICE_COLUMNS]
-    unparseable = frame["ts_utc"].isna() & ~frame["bad_local_time"]
-    unparseable |= prices.isna().any(axis=1) | frame["volume"].isna()
-    unparseable |= frame["ts_utc"].dt.second.fillna(0).ne(0)
-    checks = [
-        (UNPARSEABLE, unparseable),
-        (NONEXISTENT_LOCAL_TIME, frame["bad_local_time"]),
-        (UNKNOWN_PAIR, ~frame["pair"].isin(PAIRS)),
-        (NON_POSITIVE_PRICE, (prices <= 0).any(axis=1)),
-        (HIGH_BELOW_LOW, frame["high"] < frame["low"]),
-        (
-            OPEN_CLOSE_OUTSIDE_RANGE,
-            (frame[["open", "close"]].max(axis=1) > frame["high"])
-            | (frame[["open", "close"]].min(axis=1) < frame["low"]),
-        ),
-    ]
-    reason = pd.Series(pd.NA, index=frame.index, dtype="object")
-    for name, mask in checks:
-        reason = reason.mask(reason.isna() & mask.fillna(False).astype(bool), name)
-
-    good = frame[reason.isna()]
-    # The first line for a (pair, minute) wins; an identical repeat is a harmless duplicate,
-    # a repeat with other values is a conflict and goes to quarantine.
+def _dedupe(good: pd.DataFrame) -> tuple[pd.DataFrame, int, pd.DataFrame]:
+    """The first line for a (pair, minute) wins; an identical repeat is a harmless duplicate,
+    a repeat with other values is a conflict and goes to quarantine."""
     first = good.drop_duplicates(["pair", "ts_utc"], keep="first")
     repeats = good[good.duplicated(["pair", "ts_utc"], keep="first")]
     compared = repeats.merge(
@@ -235,14 +272,5 @@ def _validate(frame: pd.DataFrame) -> tuple[pd.DataFrame, int, pd.DataFrame]:
     conflicts = compared.loc[~same, ["pair", "line_no", "raw_line"]].assign(
         reason=DUPLICATE_CONFLICT
     )
-    rejected = pd.concat(
-        [
-            frame.loc[reason.notna(), ["pair", "line_no", "raw_line"]].assign(
-                reason=reason[reason.notna()]
-            ),
-            conflicts,
-        ],
-        ignore_index=True,
-    ).sort_values("line_no", ignore_index=True)
     bars = first[[*BAR_COLUMNS, "line_no", "raw_line"]].reset_index(drop=True)
-    return bars, int(same.sum()), rejected
+    return bars, int(same.sum()), conflicts

@@ -14,8 +14,9 @@ from typer.testing import CliRunner
 
 from bqx.cli import app
 from bqx.errors import BqxUserError
-from bqx.ingest import loader as ingest_module
-from bqx.ingest.bar_files import pair_from_file_name, parse_file
+from bqx.ingest import bar_rows, copy_binary
+from bqx.ingest.bar_files import open_bar_file, pair_from_file_name, parse_file
+from bqx.ingest.bar_rows import parse_chunk
 from bqx.ingest.loader import ingest_file
 
 from .conftest import count
@@ -204,26 +205,109 @@ def test_a_bar_that_conflicts_with_the_database_is_quarantined_not_overwritten(e
     assert bars_of(empty_raw, "EURUSD")["close"].tolist() == [1.15]
 
 
-def test_an_interrupted_ingest_leaves_no_half_loaded_file(empty_raw, tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    ("lines", "bars_table", "loaded"),
+    [
+        (SALTED_LINES, "incoming_bars", 3),  # repeated minutes: the staged path
+        (SALTED_LINES[:4] + SALTED_LINES[12:13], "raw.m1_bars", 3),  # new minutes: direct COPY
+    ],
+)
+def test_an_interrupted_ingest_leaves_no_half_loaded_file(
+    empty_raw, tmp_path, monkeypatch, lines, bars_table, loaded
+):
     path = tmp_path / "EURUSD_salted.csv"
-    path.write_text("\n".join(SALTED_LINES) + "\n")
-    real_copy = ingest_module._copy_frame
+    path.write_text("\n".join(lines) + "\n")
+    real_copy = copy_binary.copy_rows
     calls = []
 
-    def copy_then_die(cur, frame, table, columns):
-        real_copy(cur, frame, table, columns)
+    def copy_then_die(cur, table, columns, payload, binary):
+        real_copy(cur, table, columns, payload, binary)
         calls.append(table)
         if table == "incoming_rejected":  # bars are already copied: die mid-file
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(ingest_module, "_copy_frame", copy_then_die)
+    monkeypatch.setattr(copy_binary, "copy_rows", copy_then_die)
     with pytest.raises(KeyboardInterrupt):
         ingest_file(empty_raw, path)
-    assert calls == ["incoming_bars", "incoming_rejected"]
+    assert calls == [bars_table, "incoming_rejected"]
     assert count(empty_raw, "select count(*) from raw.m1_bars") == 0
     assert count(empty_raw, "select count(*) from raw.m1_bars_rejected") == 0
     monkeypatch.undo()
-    assert ingest_file(empty_raw, path).rows_loaded == 3  # and a retry loads it whole
+    assert ingest_file(empty_raw, path).rows_loaded == loaded  # and a retry loads it whole
+
+
+def salted_long_file(good_lines: int, every: int) -> tuple[list[str], dict[int, str]]:
+    """Good bars with a bad line of the salted file after every `every`-th of them, and
+    the reason each bad line must get, by line number."""
+    kinds = [
+        (SALTED_LINES[n - 1], reason)
+        for n, reason in SALTED_EXPECTED.items()
+        if reason != "duplicate_conflict"  # that one is only bad next to its line 3
+    ]
+    start = pd.Timestamp("2024-01-01 00:00")
+    lines, expected = [SALTED_LINES[0]], {}
+    for i in range(good_lines):
+        stamp = (start + pd.Timedelta(minutes=i)).strftime("%Y-%m-%d %H:%M:%S")
+        lines.append(f"{stamp},1.1{i % 97:03d},1.1200,1.0900,1.1{(i * 7) % 97:03d},{i % 5}")
+        if i % every == every - 1:
+            line, reason = kinds[(i // every) % len(kinds)]
+            lines.append(line)
+            expected[len(lines)] = reason
+    return lines, expected
+
+
+def test_bad_lines_deep_in_a_long_file_keep_their_line_numbers_and_reasons(
+    empty_raw, tmp_path, monkeypatch
+):
+    # chunks of ~5,000 lines hold a bad line each: the fast path bisects around it
+    monkeypatch.setattr("bqx.ingest.bar_files.CHUNK_BYTES", 256 << 10)
+    lines, expected = salted_long_file(30_000, every=4_000)
+    path = tmp_path / "EURUSD.csv.gz"
+    path.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+    result = ingest_file(empty_raw, path)
+    assert rejected_reasons(empty_raw) == expected
+    assert (result.rows_read, result.rows_loaded) == (len(lines) - 1, 30_000)
+    with empty_raw.cursor() as cur:
+        cur.execute("select line_no, raw_line from raw.m1_bars_rejected")
+        assert all(lines[n - 1] == raw for n, raw in cur.fetchall())
+
+
+@pytest.mark.parametrize("file_format", ["generic", "histdata"])
+def test_fast_and_careful_parsing_agree_line_for_line(tmp_path, monkeypatch, file_format):
+    # the careful path (line by line, pandas) is the reference for the fast one (pyarrow and
+    # numpy on clean chunks); one file, each chunk parsed both ways, with bad lines near
+    # and in the New York DST switches
+    stamps = pd.date_range("2017-03-12 01:00", periods=3_000, freq="min")
+    stamps = stamps.append(pd.date_range("2017-11-05 00:30", periods=3_000, freq="min"))
+    lines = []
+    for i, stamp in enumerate(stamps):
+        o, c = 1.1 + (i % 89) * 1e-5, 1.1 + (i % 83) * 1e-5
+        fields = [o, max(o, c) + 1e-5 * (i % 3), min(o, c) - 1e-5 * (i % 4), c, i % 7]
+        if file_format == "histdata":
+            lines.append(stamp.strftime("%Y%m%d %H%M%S;") + ";".join(map(str, fields)))
+        else:
+            lines.append(stamp.strftime("%Y-%m-%d %H:%M:%S,") + ",".join(map(str, fields)))
+    for i in range(7, len(lines), 997):  # a few bad lines of many kinds
+        lines[i] = [lines[i].replace("1.1", "-1.1"), "", lines[i] + ";7", "garbage"][i % 4]
+    header = [] if file_format == "histdata" else ["ts_utc,open,high,low,close,volume"]
+    path = tmp_path / "EURUSD.csv"
+    path.write_text("\r\n".join(header + lines) + "\r\n")
+
+    def parse(fast: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+        if not fast:
+            monkeypatch.setattr(bar_rows, "_fast_rows", lambda chunk, layout: None)
+        bar_file = open_bar_file(path, tz="America/New_York")
+        parsed = [parse_chunk(chunk, bar_file.layout) for chunk in bar_file.chunks(100_000)]
+        monkeypatch.undo()
+        bars = pd.concat([p.bars_frame(with_raw_lines=True) for p in parsed], ignore_index=True)
+        return bars, pd.concat([p.rejected for p in parsed], ignore_index=True)
+
+    fast_bars, fast_rejected = parse(fast=True)
+    careful_bars, careful_rejected = parse(fast=False)
+    pd.testing.assert_frame_equal(fast_bars, careful_bars, check_exact=True)
+    pd.testing.assert_frame_equal(fast_rejected, careful_rejected)
+    assert set(fast_rejected["reason"]) >= {"unparseable", "nonexistent_local_time"}
+    assert len(fast_bars) > 5_500
 
 
 def test_gzip_generic_file_with_bom_and_crlf_loads(empty_raw, tmp_path):
