@@ -1,0 +1,189 @@
+"""The live path: `bqx feed` plays bars minute by minute, the raw layer's trigger announces
+each committed minute on `bqx_bars`, and `bqx online serve` wakes on it."""
+
+from __future__ import annotations
+
+import select
+from datetime import UTC, date, datetime
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from bqx import db
+from bqx.cli import app
+from bqx.errors import BqxUserError
+from bqx.ingest.feed import play, read_bars
+from bqx.ingest.loader import ingest_files
+from bqx.sql import ensure_raw_schema
+from bqx.synth import SynthConfig, write_market
+
+FEED_PAIRS = ("EURUSD", "GBPUSD", "USDJPY")
+FEED_START = date(2024, 1, 29)  # a Monday
+
+
+@pytest.fixture(scope="module")
+def feed_market(tmp_path_factory):
+    out = tmp_path_factory.mktemp("feed_market")
+    write_market(SynthConfig(start=FEED_START, days=1, pairs=FEED_PAIRS, seed=5), out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def feed_db(make_settings):
+    settings = make_settings("feed")
+    conn = db.connect(settings)
+    with conn:
+        ensure_raw_schema(conn)
+    yield settings, conn
+    conn.close()
+
+
+def _truncate(conn) -> None:
+    with conn, conn.cursor() as cur:
+        cur.execute("truncate raw.m1_bars, raw.m1_bars_rejected, raw.ingest_log")
+
+
+def _bars(conn) -> pd.DataFrame:
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            "select pair, ts_utc, open, high, low, close, volume, source "
+            "from raw.m1_bars order by pair, ts_utc"
+        )
+        return pd.DataFrame(
+            cur.fetchall(),
+            columns=["pair", "ts_utc", "open", "high", "low", "close", "volume", "source"],
+        )
+
+
+def test_feed_commits_minute_by_minute_and_equals_what_ingest_loads(
+    feed_db, make_settings, feed_market
+):
+    settings, conn = feed_db
+    _truncate(conn)
+    bars, _ = read_bars([feed_market])
+    observer = db.connect(settings)  # another session: sees only what was committed
+    seen: list[tuple[datetime, int, int]] = []
+
+    def on_minute(done: int, total: int, ts: datetime) -> None:
+        if done % 97 == 1 or done == total:  # a sample of minutes (each check is a query)
+            with observer, observer.cursor() as cur:
+                cur.execute("select max(ts_utc), count(distinct ts_utc), count(*) from raw.m1_bars")
+                newest, minutes, rows = cur.fetchone()
+            seen.append((ts, done, rows))
+            assert newest == ts and minutes == done
+            assert rows == int((bars["ts_utc"] <= pd.Timestamp(ts)).sum())
+
+    result = play(conn, bars, speed=0, on_minute=on_minute)
+    observer.close()
+    assert result.minutes == bars["ts_utc"].nunique() and result.bars == len(bars)
+    assert result.duplicates == 0 and len(seen) > 10
+
+    reference = make_settings("feed_ref")
+    ref = db.connect(reference)
+    ingest_files(ref, [feed_market])
+    expected = _bars(ref)
+    ref.close()
+    pd.testing.assert_frame_equal(_bars(conn), expected, check_exact=True)
+
+    again = play(conn, bars.head(len(FEED_PAIRS) * 5), speed=0)
+    assert again.bars == 0 and again.duplicates == len(FEED_PAIRS) * 5
+
+
+def test_feed_keeps_the_market_clock_times_the_speed(feed_db, feed_market):
+    _, conn = feed_db
+    _truncate(conn)
+    bars, _ = read_bars([feed_market], pairs=("EURUSD",))
+    bars = bars.head(4)
+    now = [100.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    play(conn, bars, speed=60, sleep=sleep, clock=lambda: now[0])
+    # one market minute is one wall-clock second at speed 60
+    assert slept == pytest.approx([1.0, 1.0, 1.0])
+    with pytest.raises(BqxUserError, match="speed"):
+        play(conn, bars, speed=-1)
+
+
+def test_each_committed_minute_is_announced_once_on_bqx_bars(feed_db, feed_market):
+    settings, conn = feed_db
+    _truncate(conn)
+    listener = db.connect(settings)
+    listener.autocommit = True
+    with listener.cursor() as cur:
+        cur.execute("listen bqx_bars")
+    bars, _ = read_bars([feed_market])
+    minutes = sorted(bars["ts_utc"].unique())[:5]
+    play(conn, bars[bars["ts_utc"].isin(minutes)], speed=0)
+    play(conn, bars[bars["ts_utc"].isin(minutes[:2])], speed=0)  # nothing new: no notice
+    select.select([listener], [], [], 5)
+    listener.poll()
+    payloads = [n.payload for n in listener.notifies if n.channel == "bqx_bars"]
+    listener.close()
+    assert payloads == [pd.Timestamp(m).strftime("%Y-%m-%dT%H:%M:%SZ") for m in minutes]
+    with conn, conn.cursor() as cur:  # the DDL is idempotent: the trigger exists once
+        ensure_raw_schema(conn)
+        cur.execute("select count(*) from pg_trigger where tgname = 'm1_bars_notify'")
+        assert cur.fetchone()[0] == 1
+
+
+def test_cli_feed_synth_prints_a_summary(feed_db, monkeypatch):
+    settings, conn = feed_db
+    _truncate(conn)
+    monkeypatch.setenv("BQX_HOME", str(settings.home))
+    monkeypatch.setenv("BQX_DATABASE_URL", settings.database_url)
+    args = ["feed", "--synth", "--pairs", "EURUSD,USDCAD", "--start", "2024-01-29", "--days", "1"]
+    result = CliRunner().invoke(app, [*args, "--speed", "0"])
+    assert result.exit_code == 0, result.output
+    assert "bars inserted" in result.stdout and "minutes/s" in result.stdout
+    with conn, conn.cursor() as cur:
+        cur.execute("select count(distinct pair), min(ts_utc) from raw.m1_bars")
+        assert cur.fetchone() == (2, datetime(2024, 1, 29, tzinfo=UTC))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["feed"], "either --from DIR or --synth"),
+        (["feed", "--synth", "--from", "x"], "either --from DIR or --synth"),
+        (["feed", "--from", "nope"], "no such file"),
+        (["feed", "--synth", "--speed", "-2"], "--speed"),
+        (["feed", "--synth", "--pairs", "EURXXX"], "unknown pair"),
+        (["feed", "--synth", "--start", "2024-13-01"], "bad date"),
+    ],
+)
+def test_cli_feed_turns_user_errors_into_one_line(feed_db, monkeypatch, tmp_path, args, message):
+    settings, _ = feed_db
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BQX_HOME", str(settings.home))
+    monkeypatch.setenv("BQX_DATABASE_URL", settings.database_url)
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1
+    assert message in result.stderr and "Traceback" not in result.output
+
+
+def test_serve_listener_wakes_when_bars_commit_not_at_its_timeout(feed_db, feed_market):
+    import threading
+    import time
+
+    from bqx_online.wakeup import BarsListener
+
+    settings, conn = feed_db
+    _truncate(conn)
+    bars, _ = read_bars([feed_market], pairs=("EURUSD",))
+    first = bars["ts_utc"].iloc[0]
+    listener = BarsListener(db.connect(settings))
+    assert listener.wait(0.2) is None  # nothing committed: the timeout passes
+    feeder = threading.Timer(0.5, play, args=(conn, bars.head(1)), kwargs={"speed": 0})
+    started = time.monotonic()
+    feeder.start()
+    woke = listener.wait(30)
+    waited = time.monotonic() - started
+    feeder.join()
+    listener.close()
+    assert woke == first.to_pydatetime()
+    assert 0.4 < waited < 10  # woken by the commit, long before the 30 s timeout
