@@ -6,17 +6,22 @@ from __future__ import annotations
 import select
 from datetime import UTC, date, datetime
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from bqx import db
 from bqx.cli import app
+from bqx.dbt_runner import BuildScope, run_dbt
 from bqx.errors import BqxUserError
 from bqx.ingest.feed import play, read_bars
 from bqx.ingest.loader import ingest_files
 from bqx.sql import ensure_raw_schema
 from bqx.synth import SynthConfig, write_market
+from bqx.tail_build import tail_build
+
+from .conftest import BASE_TABLES, CROSS_PAIR_TABLES, plant_lead_lag_relationships
 
 FEED_PAIRS = ("EURUSD", "GBPUSD", "USDJPY")
 FEED_START = date(2024, 1, 29)  # a Monday
@@ -187,3 +192,84 @@ def test_serve_listener_wakes_when_bars_commit_not_at_its_timeout(feed_db, feed_
     listener.close()
     assert woke == first.to_pydatetime()
     assert 0.4 < waited < 10  # woken by the commit, long before the 30 s timeout
+
+
+# ---------------------------------------------------------------------------- tail build
+TAIL_PAIRS = ("EURUSD", "GBPUSD", "EURGBP", "USDJPY")
+TAIL_START = date(2024, 1, 30)  # Tuesday: three trading days, crossing into February
+TAIL_SCOPE = {"train_end": "2024-01-31", "validation_end": "2024-02-01"}
+# the first chunk (all of the train period) is built in full, each later one by a tail build
+TAIL_CUTS = [
+    pd.Timestamp("2024-01-31 03:00", tz="UTC"),
+    pd.Timestamp("2024-01-31 09:17", tz="UTC"),
+    pd.Timestamp("2024-01-31 15:42", tz="UTC"),
+    pd.Timestamp("2024-02-01 02:10", tz="UTC"),
+]
+TAIL_TABLES = [
+    "int_m1_grid_filled",
+    "int_m1_series",
+    *BASE_TABLES,
+    *CROSS_PAIR_TABLES,
+    "ml_targets",
+]
+
+
+def _table(conn, table: str) -> pd.DataFrame:
+    with conn, conn.cursor() as cur:
+        cur.execute(f"select * from bqx.{table} order by pair, ts_utc")
+        columns = [d.name for d in cur.description]
+        return pd.DataFrame(cur.fetchall(), columns=columns)
+
+
+def _assert_same_table(live: pd.DataFrame, batch: pd.DataFrame, table: str) -> None:
+    assert list(live.columns) == list(batch.columns), table
+    assert len(live) == len(batch), f"{table}: {len(live)} rows live, {len(batch)} batch"
+    keys = ["pair", "ts_utc"]
+    assert live[keys].equals(batch[keys]), f"{table}: different (pair, ts_utc) keys"
+    for column in live.columns:
+        a, b = live[column], batch[column]
+        if pd.api.types.is_numeric_dtype(b) and not pd.api.types.is_bool_dtype(b):
+            a, b = a.astype("float64").to_numpy(), b.astype("float64").to_numpy()
+            assert (
+                (a == b) | np.isclose(a, b, rtol=1e-9, atol=0) | (np.isnan(a) & np.isnan(b))
+            ).all(), f"{table}.{column} differs"
+        else:
+            assert a.equals(b), f"{table}.{column} differs"
+
+
+def test_tail_builds_after_each_fed_chunk_equal_one_full_build(make_settings, tmp_path_factory):
+    """Feed three trading days of four pairs in chunks (the first built in full, each later
+    one appended by a tail build, one crossing into February), then compare every row and
+    column of the grid, the series, the base, cross-pair and target tables with a full build
+    of the same bars in a second database."""
+    market = tmp_path_factory.mktemp("tail_market")
+    write_market(SynthConfig(start=TAIL_START, days=3, pairs=TAIL_PAIRS, seed=13), market)
+    bars, _ = read_bars([market])
+    scope = BuildScope(**TAIL_SCOPE)
+
+    live_settings = make_settings("tail_live")
+    live = db.connect(live_settings)
+    plant_lead_lag_relationships(live)
+    play(live, bars[bars["ts_utc"] < TAIL_CUTS[0]], speed=0)
+    assert run_dbt(live_settings, ["--quiet", "seed"]) == 0
+    assert run_dbt(live_settings, ["--quiet", "run"], scope=scope) == 0
+    starts = []
+    for low, high in zip(TAIL_CUTS, [*TAIL_CUTS[1:], None], strict=True):
+        chunk = bars[(bars["ts_utc"] >= low) & ((bars["ts_utc"] < high) if high else True)]
+        play(live, chunk, speed=0)
+        starts.append(tail_build(live_settings, live, scope=scope))
+    assert all(s is not None for s in starts)
+    assert tail_build(live_settings, live, scope=scope) is None  # nothing new: nothing run
+
+    batch_settings = make_settings("tail_batch")
+    batch = db.connect(batch_settings)
+    plant_lead_lag_relationships(batch)
+    ingest_files(batch, [market])
+    assert run_dbt(batch_settings, ["--quiet", "seed"]) == 0
+    assert run_dbt(batch_settings, ["--quiet", "run"], scope=scope) == 0
+    for table in TAIL_TABLES:
+        expected = _table(batch, table)
+        assert len(expected) > 0, table
+        _assert_same_table(_table(live, table), expected, table)
+    live.close()
+    batch.close()
