@@ -81,15 +81,15 @@ def tail_build(
 ) -> datetime | None:
     """Recompute every partitioned table from `tail_from` (default: next_tail_from) on.
     Returns the minute the tail started at, or None when there was nothing new."""
+    base = scope or BuildScope()
+    if base.month_from or base.pairs:
+        raise BqxUserError("a tail build covers every pair from its minute on: no months/pairs")
     start = tail_from or next_tail_from(conn)
     if start is None:
         raise BqxUserError("nothing is built yet: run a full `bqx build` before a tail build")
     newest = newest_bar(conn)
     if tail_from is None and (newest is None or newest < start):
         return None
-    base = scope or BuildScope()
-    if base.month_from or base.pairs:
-        raise BqxUserError("a tail build covers every pair from its minute on: no months/pairs")
     tail_scope = BuildScope(
         train_end=base.train_end, validation_end=base.validation_end, tail_from=tail_literal(start)
     )

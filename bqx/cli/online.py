@@ -161,11 +161,21 @@ def serve(
         int, typer.Option(help="Minutes between checkpoints (and one at shutdown).")
     ] = 15,
     arf_models: Annotated[int, typer.Option(help="Trees of the ARF member.")] = 10,
+    tail: Annotated[
+        bool,
+        typer.Option(
+            "--tail/--no-tail",
+            help="Append the new minutes to every feature table (tail build) before each look; "
+            "--no-tail when something else builds the features.",
+        ),
+    ] = True,
 ):
     """Run the handler's step on the wall clock: wake when bars commit (LISTEN bqx_bars),
-    step each new minute of features in order."""
+    tail-build the new minutes' features, step each new minute in order."""
     import signal
+    import time
 
+    from bqx.tail_build import tail_build
     from bqx_online.features import PostgresFeatures
     from bqx_online.replay import serve as run_serve
     from bqx_online.runtime import open_store
@@ -195,6 +205,16 @@ def serve(
                 highlight=False,
             )
 
+        def build_tail() -> None:
+            started = time.perf_counter()
+            tail_from = tail_build(settings, conn)
+            if tail_from is not None:
+                console.print(
+                    f"tail build from {tail_from:%Y-%m-%d %H:%M}: "
+                    f"{time.perf_counter() - started:.1f} s",
+                    highlight=False,
+                )
+
         try:
             steps = run_serve(
                 service,
@@ -204,6 +224,7 @@ def serve(
                 wait=listener.wait,
                 on_step=on_step,
                 minutes_between=source.minutes_between,
+                before_look=build_tail if tail else None,
             )
         except KeyboardInterrupt:
             steps = None

@@ -159,9 +159,11 @@ def test_cli_feed_synth_prints_a_summary(feed_db, monkeypatch):
         (["feed", "--synth", "--speed", "-2"], "--speed"),
         (["feed", "--synth", "--pairs", "EURXXX"], "unknown pair"),
         (["feed", "--synth", "--start", "2024-13-01"], "bad date"),
+        (["build", "--tail-from", "2024-13-01 00:00"], "bad --tail-from"),
+        (["build", "--tail", "--months", "2024-01"], "no months/pairs"),
     ],
 )
-def test_cli_feed_turns_user_errors_into_one_line(feed_db, monkeypatch, tmp_path, args, message):
+def test_cli_feed_and_tail_user_errors_are_one_line(feed_db, monkeypatch, tmp_path, args, message):
     settings, _ = feed_db
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("BQX_HOME", str(settings.home))
@@ -205,6 +207,7 @@ TAIL_CUTS = [
     pd.Timestamp("2024-01-31 15:42", tz="UTC"),
     pd.Timestamp("2024-02-01 02:10", tz="UTC"),
 ]
+TAIL_LATE_BAR = pd.Timestamp("2024-01-31 12:34", tz="UTC")  # inside the second tail chunk
 TAIL_TABLES = [
     "int_m1_grid_filled",
     "int_m1_series",
@@ -239,9 +242,10 @@ def _assert_same_table(live: pd.DataFrame, batch: pd.DataFrame, table: str) -> N
 
 def test_tail_builds_after_each_fed_chunk_equal_one_full_build(make_settings, tmp_path_factory):
     """Feed three trading days of four pairs in chunks (the first built in full, each later
-    one appended by a tail build, one crossing into February), then compare every row and
-    column of the grid, the series, the base, cross-pair and target tables with a full build
-    of the same bars in a second database."""
+    one appended by a tail build: the first tail starts inside the market's 90-minute outage,
+    one crosses into February), with one bar arriving late, then compare every row and column
+    of the grid, the series, the base, cross-pair and target tables with a full build of the
+    same bars in a second database."""
     market = tmp_path_factory.mktemp("tail_market")
     write_market(SynthConfig(start=TAIL_START, days=3, pairs=TAIL_PAIRS, seed=13), market)
     bars, _ = read_bars([market])
@@ -253,11 +257,19 @@ def test_tail_builds_after_each_fed_chunk_equal_one_full_build(make_settings, tm
     play(live, bars[bars["ts_utc"] < TAIL_CUTS[0]], speed=0)
     assert run_dbt(live_settings, ["--quiet", "seed"]) == 0
     assert run_dbt(live_settings, ["--quiet", "run"], scope=scope) == 0
+    # one bar arrives late: withheld from its chunk (the grid forward-fills the minute
+    # meanwhile), fed after the next chunk was built, then recomputed from its minute
+    late = (bars["pair"] == "EURGBP") & (bars["ts_utc"] == TAIL_LATE_BAR)
+    assert late.sum() == 1
     starts = []
-    for low, high in zip(TAIL_CUTS, [*TAIL_CUTS[1:], None], strict=True):
-        chunk = bars[(bars["ts_utc"] >= low) & ((bars["ts_utc"] < high) if high else True)]
-        play(live, chunk, speed=0)
+    for i, (low, high) in enumerate(zip(TAIL_CUTS, [*TAIL_CUTS[1:], None], strict=True)):
+        in_chunk = (bars["ts_utc"] >= low) & ((bars["ts_utc"] < high) if high else True)
+        play(live, bars[in_chunk & ~late], speed=0)
         starts.append(tail_build(live_settings, live, scope=scope))
+        if i == 2:
+            play(live, bars[late], speed=0)
+            late_start = tail_build(live_settings, live, TAIL_LATE_BAR.to_pydatetime(), scope)
+            assert late_start == TAIL_LATE_BAR
     assert all(s is not None for s in starts)
     assert tail_build(live_settings, live, scope=scope) is None  # nothing new: nothing run
 
