@@ -27,7 +27,7 @@ from bqx.dbt_runner import BuildScope, run_dbt
 from bqx.ingest.feed import play, read_bars
 from bqx.sql import apply_ddl
 from bqx.synth import SynthConfig, write_market
-from bqx.tail_build import tail_build
+from bqx.tail_build import DbtSession, tail_build
 from bqx_online.config import OnlineConfig
 from bqx_online.features import PostgresFeatures
 from bqx_online.service import OnlineService
@@ -38,6 +38,8 @@ PAIRS = tuple(
     os.environ.get("BQX_BENCH_LIVE_PAIRS", "EURUSD,GBPUSD,EURGBP,USDJPY,EURJPY,GBPJPY").split(",")
 )
 MINUTES = int(os.environ.get("BQX_BENCH_LIVE_MINUTES", "20"))
+# session: one long-lived dbt (what serve uses); process: a dbt process per tail build
+DBT_MODE = os.environ.get("BQX_BENCH_LIVE_DBT", "session")
 START = date(2024, 1, 30)  # a Tuesday
 SCOPE = BuildScope(train_end="2024-01-31", validation_end="2024-02-01")
 
@@ -68,6 +70,7 @@ def main() -> None:
     store.ensure()
     source = PostgresFeatures(conn, config.features, config.use_static)
     service = OnlineService(config, store, source)
+    session = DbtSession(settings) if DBT_MODE == "session" else None
     listener = BarsListener(db.connect(settings))
     parts: dict[str, list[float]] = {k: [] for k in ("commit", "wake", "tail", "step", "total")}
     steps = []
@@ -79,7 +82,7 @@ def main() -> None:
         woke = listener.wait(30)
         t2 = time.perf_counter()
         assert woke is not None
-        tail_build(settings, conn, scope=SCOPE)
+        tail_build(settings, conn, scope=SCOPE, session=session)
         t3 = time.perf_counter()
         report = service.step(pd.Timestamp(ts).to_pydatetime())
         t4 = time.perf_counter()
@@ -99,7 +102,7 @@ def main() -> None:
     for name, label in (
         ("commit", "feed commit (one minute)"),
         ("wake", "commit -> LISTEN wake-up"),
-        ("tail", "tail build (17 models, dbt)"),
+        ("tail", f"tail build (17 models, {DBT_MODE})"),
         ("step", "handler step"),
         ("total", "commit -> predictions stored"),
     ):

@@ -175,7 +175,7 @@ def serve(
     import signal
     import time
 
-    from bqx.tail_build import tail_build
+    from bqx.tail_build import DbtSession, tail_build
     from bqx_online.features import PostgresFeatures
     from bqx_online.replay import serve as run_serve
     from bqx_online.runtime import open_store
@@ -205,9 +205,11 @@ def serve(
                 highlight=False,
             )
 
+        session = DbtSession(settings) if tail else None
+
         def build_tail() -> None:
             started = time.perf_counter()
-            tail_from = tail_build(settings, conn)
+            tail_from = tail_build(settings, conn, session=session)
             if tail_from is not None:
                 console.print(
                     f"tail build from {tail_from:%Y-%m-%d %H:%M}: "

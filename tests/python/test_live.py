@@ -19,7 +19,7 @@ from bqx.ingest.feed import play, read_bars
 from bqx.ingest.loader import ingest_files
 from bqx.sql import ensure_raw_schema
 from bqx.synth import SynthConfig, write_market
-from bqx.tail_build import tail_build
+from bqx.tail_build import DbtSession, tail_build
 
 from .conftest import BASE_TABLES, CROSS_PAIR_TABLES, plant_lead_lag_relationships
 
@@ -261,11 +261,12 @@ def test_tail_builds_after_each_fed_chunk_equal_one_full_build(make_settings, tm
     # meanwhile), fed after the next chunk was built, then recomputed from its minute
     late = (bars["pair"] == "EURGBP") & (bars["ts_utc"] == TAIL_LATE_BAR)
     assert late.sum() == 1
+    session = DbtSession(live_settings)  # serve's long-lived dbt; the late bar: a dbt process
     starts = []
     for i, (low, high) in enumerate(zip(TAIL_CUTS, [*TAIL_CUTS[1:], None], strict=True)):
         in_chunk = (bars["ts_utc"] >= low) & ((bars["ts_utc"] < high) if high else True)
         play(live, bars[in_chunk & ~late], speed=0)
-        starts.append(tail_build(live_settings, live, scope=scope))
+        starts.append(tail_build(live_settings, live, scope=scope, session=session))
         if i == 2:
             play(live, bars[late], speed=0)
             late_start = tail_build(live_settings, live, TAIL_LATE_BAR.to_pydatetime(), scope)
