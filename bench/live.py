@@ -98,7 +98,7 @@ def main() -> None:
     print(f"live loop, {len(PAIRS)} pairs ({','.join(PAIRS)}), {MINUTES} minutes fed one at a time")
     print(f"machine {common.machine()}; load average {load_start[0]:.1f} → {load_end[0]:.1f}")
     print(f"first 40 hours fed + full dbt seed/run: {full_build:.1f} s")
-    print("part                          p50 s    p99 s    max s")
+    print(f"{'part':34s}    p50 s    p99 s    max s")
     for name, label in (
         ("commit", "feed commit (one minute)"),
         ("wake", "commit -> LISTEN wake-up"),
@@ -107,7 +107,7 @@ def main() -> None:
         ("total", "commit -> predictions stored"),
     ):
         v = parts[name]
-        print(f"{label:28s} {statistics.median(v):8.3f} {pct(v, 0.99):8.3f} {max(v):8.3f}")
+        print(f"{label:34s} {statistics.median(v):8.3f} {pct(v, 0.99):8.3f} {max(v):8.3f}")
     print(
         "handler step parts p50: predict+store "
         f"{statistics.median(r.predict_seconds for r in steps):.3f} s, learn "
