@@ -31,6 +31,7 @@ class BuildScope:
     month_to: str | None = None  # YYYY-MM-01, inclusive
     train_end: str | None = None  # YYYY-MM-DD: pins the end of the train period
     validation_end: str | None = None  # YYYY-MM-DD: pins the end of the validation period
+    tail_from: str | None = None  # 'YYYY-MM-DD HH:MM:00+00': a tail build from this minute
 
     @classmethod
     def parse(
@@ -68,6 +69,8 @@ class BuildScope:
             out["train_end"] = self.train_end
         if self.validation_end:
             out["validation_end"] = self.validation_end
+        if self.tail_from:
+            out["tail_from"] = self.tail_from
         return out
 
 

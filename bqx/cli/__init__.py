@@ -1,7 +1,7 @@
 """The `bqx` command line, registered in pipeline order. The only place that prints.
 
 Each stage's commands live in their own module (`database`, `data`, `build`, `granger`,
-`autoencoder`, `multitask`, `online`, `evaluation`, `dashboard`); what they share (consoles,
+`live`, `autoencoder`, `multitask`, `online`, `evaluation`, `dashboard`); what they share (consoles,
 the one error path, progress bars, dates, config defaults) is in `_shared`. This module only
 builds the command tree, so nothing imports it back: no import cycle.
 """
@@ -21,6 +21,7 @@ from bqx.cli import (
     database,
     evaluation,
     granger,
+    live,
     multitask,
     online,
 )
@@ -53,6 +54,7 @@ for _name in ("start", "stop", "status", "url", "env"):
 app.command()(data.synth)
 app.command()(data.ingest)
 app.command("export-parquet")(data.export_parquet)
+app.command()(live.feed)
 
 # 2. features (dbt)
 app.command()(build.build)

@@ -36,6 +36,20 @@ def build(
             "parquet bars) or a cluster output (default: $BQX_DBT_TARGET)."
         ),
     ] = None,
+    tail: Annotated[
+        bool,
+        typer.Option(
+            "--tail",
+            help="Tail build: append the minutes after the newest built one to every "
+            "partitioned table (PostgreSQL), by the same SQL.",
+        ),
+    ] = False,
+    tail_from: Annotated[
+        str | None,
+        typer.Option(
+            help="With --tail: recompute from this minute, 'YYYY-MM-DD HH:MM' UTC (a late bar)."
+        ),
+    ] = None,
 ):
     """Run the dbt build (models + tests) against the configured database."""
     from bqx.dbt_runner import BuildScope, check_spark_raw, dbt_target, run_dbt
@@ -43,12 +57,42 @@ def build(
     scope = BuildScope.parse(
         pairs=pairs, months=months, train_end=train_end, validation_end=validation_end
     )
+    if tail or tail_from:
+        _tail(scope, tail_from)
+        return
     args = ["build", *(["--select", select] if select else [])]
     settings = Settings.from_env()
     check_spark_raw(settings, dbt_target(target))
     code = run_dbt(settings, args, scope=scope, target=target)
     if code != 0:
         raise typer.Exit(code)
+
+
+def _tail(scope, tail_from: str | None) -> None:
+    import time
+    from datetime import UTC, datetime
+
+    from bqx.tail_build import tail_build
+
+    start = None
+    if tail_from:
+        try:
+            start = datetime.strptime(tail_from.strip(), "%Y-%m-%d %H:%M").replace(tzinfo=UTC)
+        except ValueError:
+            raise BqxUserError(f"bad --tail-from {tail_from!r}: use 'YYYY-MM-DD HH:MM'") from None
+    settings = Settings.from_env()
+    conn = db.connect(settings)
+    try:
+        began = time.perf_counter()
+        done = tail_build(settings, conn, start, scope, quiet=False)
+    finally:
+        conn.close()
+    if done is None:
+        console.print("no bars after the newest built minute: nothing to build")
+    else:
+        console.print(
+            f"tail build from {done:%Y-%m-%d %H:%M} UTC in {time.perf_counter() - began:.1f} s"
+        )
 
 
 @user_errors

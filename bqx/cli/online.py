@@ -153,19 +153,45 @@ def serve(
     pairs: PairsOption = None,
     backend: BackendOption = "postgres",
     max_steps: count_option("Stop after this many steps (default: run until Ctrl-C).") = None,
-    poll_seconds: Annotated[float, typer.Option(help="Seconds between looks for new data.")] = 5.0,
+    poll_seconds: Annotated[
+        float,
+        typer.Option(help="Longest wait between looks when no bars arrive (it wakes on bars)."),
+    ] = 5.0,
+    checkpoint_every: Annotated[
+        int, typer.Option(help="Minutes between checkpoints (and one at shutdown).")
+    ] = 15,
     arf_models: Annotated[int, typer.Option(help="Trees of the ARF member.")] = 10,
+    tail: Annotated[
+        bool,
+        typer.Option(
+            "--tail/--no-tail",
+            help="Append the new minutes to every feature table (tail build) before each look; "
+            "--no-tail when something else builds the features.",
+        ),
+    ] = True,
 ):
-    """Run the handler's step on the wall clock: each new minute of features, as it lands."""
+    """Run the handler's step on the wall clock: wake when bars commit (LISTEN bqx_bars),
+    tail-build the new minutes' features, step each new minute in order."""
+    import signal
+    import time
+
+    from bqx.tail_build import DbtSession, tail_build
     from bqx_online.features import PostgresFeatures
     from bqx_online.replay import serve as run_serve
     from bqx_online.runtime import open_store
     from bqx_online.service import OnlineService
+    from bqx_online.wakeup import BarsListener
 
-    config = _config(pairs, arf_models, 1, False)
+    config = _config(pairs, arf_models, checkpoint_every, False)
     settings = Settings.from_env()
     store = open_store(backend, settings, config)
     conn = db.connect(settings)
+    listener = BarsListener(db.connect(settings))
+
+    def stop(signum, frame):  # a SIGTERM (a service manager) ends like Ctrl-C: checkpoint
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
     try:
         store.ensure()
         source = PostgresFeatures(conn, config.features, config.use_static)
@@ -175,9 +201,21 @@ def serve(
             console.print(
                 f"{report.ts_utc:%Y-%m-%d %H:%M} predicted {report.predicted}, learned "
                 f"{report.learned}, drift {len(report.drift_events)}, "
-                f"{report.seconds * 1e3:.0f} ms",
+                f"checkpoints {report.checkpoints}, {report.seconds * 1e3:.0f} ms",
                 highlight=False,
             )
+
+        session = DbtSession(settings) if tail else None
+
+        def build_tail() -> None:
+            started = time.perf_counter()
+            tail_from = tail_build(settings, conn, session=session)
+            if tail_from is not None:
+                console.print(
+                    f"tail build from {tail_from:%Y-%m-%d %H:%M}: "
+                    f"{time.perf_counter() - started:.1f} s",
+                    highlight=False,
+                )
 
         try:
             steps = run_serve(
@@ -185,12 +223,18 @@ def serve(
                 lambda: source.latest_minute(datetime.now(UTC)),
                 max_steps,
                 poll_seconds,
+                wait=listener.wait,
                 on_step=on_step,
+                minutes_between=source.minutes_between,
+                before_look=build_tail if tail else None,
             )
         except KeyboardInterrupt:
             steps = None
-            service.flush(datetime.now(UTC))
+            saved = service.flush(datetime.now(UTC))
+            console.print(f"stopped: {saved} learners checkpointed")
     finally:
+        signal.signal(signal.SIGTERM, previous)
+        listener.close()
         store.close()
         conn.close()
     if steps is not None:

@@ -37,3 +37,37 @@ create table if not exists raw.ingest_log (
     rows_rejected integer not null,
     ingested_at timestamptz not null default now()
 );
+
+-- Wake on data: each statement that inserts bars notifies channel `bqx_bars` with the newest
+-- minute it inserted (ISO text), once per statement, not per row; a listener (`bqx online
+-- serve`) wakes on it instead of polling. Notifications are delivered at commit, so a
+-- listener never sees a minute before its bars are visible. Statement-level with a
+-- transition table: one notify per insert however many pairs it carries.
+create or replace function raw.notify_new_bars() returns trigger
+language plpgsql as $$
+declare
+    newest timestamptz;
+begin
+    select max(ts_utc) into newest from new_bars;
+    if newest is not null then
+        perform pg_notify('bqx_bars', to_char(newest at time zone 'UTC',
+                                              'YYYY-MM-DD"T"HH24:MI:SS"Z"'));
+    end if;
+    return null;
+end;
+$$;
+
+-- created once: `create or replace trigger` would lock raw.m1_bars on every ingest
+do $$
+begin
+    if not exists (
+        select 1 from pg_trigger
+        where tgname = 'm1_bars_notify' and tgrelid = 'raw.m1_bars'::regclass
+    ) then
+        create trigger m1_bars_notify
+            after insert on raw.m1_bars
+            referencing new table as new_bars
+            for each statement execute function raw.notify_new_bars();
+    end if;
+end;
+$$;

@@ -260,3 +260,14 @@ class PostgresFeatures:
             else:
                 cur.execute("select max(ts_utc) from bqx.bqx_values where ts_utc <= %s", (at,))
             return cur.fetchone()[0]
+
+    def minutes_between(self, after: datetime, through: datetime) -> list[datetime]:
+        """The minutes with base features in (after, through], in order: what serve steps
+        after it fell behind (a backlog, a slow step)."""
+        with self.conn, self.conn.cursor() as cur:
+            cur.execute(
+                "select distinct ts_utc from bqx.bqx_values where ts_utc > %s and ts_utc <= %s"
+                " order by ts_utc",
+                (after, through),
+            )
+            return [row[0] for row in cur.fetchall()]

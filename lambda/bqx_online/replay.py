@@ -1,5 +1,5 @@
 """History through the handler's step on a simulated clock (`replay`), and the same step on the
-wall clock for live data (`serve`).
+wall clock for live data (`serve`, which wakes when bars commit: see wakeup.py).
 
 Replay reads the span's features once into memory (binary COPY, month by month), then calls
 OnlineService.step for every minute at which some pair has features, as fast as it can: the
@@ -78,25 +78,39 @@ def serve(
     latest_minute: Callable[[], datetime | None],
     max_steps: int | None = None,
     poll_seconds: float = 5.0,
-    sleep: Callable[[float], None] = time.sleep,
+    wait: Callable[[float], object] = time.sleep,
     on_step: Callable[[object], None] | None = None,
+    minutes_between: Callable[[datetime, datetime], Sequence[datetime]] | None = None,
+    before_look: Callable[[], None] | None = None,
 ) -> int:
-    """On the wall clock: whenever a newer minute of features exists, step it. Returns steps."""
+    """On the wall clock: whenever newer minutes of features exist, step each of them in order
+    (only the newest on the first look: serve does not replay history). Between looks it
+    `wait`s: a BarsListener's wait returns when bars commit (LISTEN/NOTIFY), time.sleep is the
+    plain poll. `before_look` runs first at each look (the tail build). Returns steps."""
     last: datetime | None = None
     steps = 0
     while max_steps is None or steps < max_steps:
+        if before_look:
+            before_look()
         newest = latest_minute()
-        now = datetime.now(UTC)
         if newest is not None and (last is None or newest > last):
-            report = service.step(newest)
-            last = newest
-            steps += 1
-            if on_step:
-                on_step(report)
+            if last is None or minutes_between is None:
+                todo: Sequence[datetime] = [newest]
+            else:
+                todo = minutes_between(last, newest) or [newest]
+            for minute in todo:
+                report = service.step(minute)
+                last = minute
+                steps += 1
+                if on_step:
+                    on_step(report)
+                if max_steps is not None and steps >= max_steps:
+                    break
             continue
-        # wait for the next minute boundary (or a poll, for features built late)
+        # wait for new bars (or, polling, the next minute boundary)
+        now = datetime.now(UTC)
         next_minute = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
-        sleep(max(0.5, min(poll_seconds, (next_minute - now).total_seconds())))
+        wait(max(0.5, min(poll_seconds, (next_minute - now).total_seconds())))
     if last is not None:
         service.flush(last)
     return steps

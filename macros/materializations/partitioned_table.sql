@@ -9,6 +9,8 @@
     written once, straight into their partitions.
     Partial build (vars month_from/month_to and/or pairs): only the partitions in scope are
     emptied and refilled, again inside one transaction.
+    Tail build (var tail_from): the rows at or after tail_start() are deleted and recomputed
+    in one transaction (a new month's partitions are created first); the query runs once.
     config(build_by_month=true): the query is run once per month (month_placeholder() replaced
     by the month), so a statement's memory and spill stay those of one month. -#}
 
@@ -39,9 +41,13 @@
         {%- endfor -%}
         {% call statement('main') -%}
             {%- for pair in pairs_in_scope() -%}
-                {%- for month in months %}
+                {%- if tail_from() is not none %}
+            delete from {{ partition_relation(target, pair) }} where ts_utc >= {{ tail_start() }};
+                {%- else -%}
+                    {%- for month in months %}
             truncate table {{ partition_relation(target, pair, month) }};
-                {%- endfor -%}
+                    {%- endfor -%}
+                {%- endif -%}
             {%- endfor %}
         {%- endcall %}
         {{ insert_model_rows(target, sql, months) }}
@@ -80,13 +86,13 @@
 
 {% macro sql_of_piece(sql, month) -%}
     {#- the model's query for one month (models built by month), else the query as it is -#}
-    {{ return(sql.replace(month_placeholder(), month) if config.get('build_by_month', false) else sql) }}
+    {{ return(sql.replace(month_placeholder(), month) if config.get('build_by_month', false) and month is not none else sql) }}
 {%- endmacro %}
 
 
 {% macro insert_model_rows(relation, sql, months) -%}
     {#- the model's rows into `relation`: one insert, or one per month (build_by_month) -#}
-    {%- set pieces = months if config.get('build_by_month', false) else [none] -%}
+    {%- set pieces = months if config.get('build_by_month', false) and tail_from() is none else [none] -%}
     {%- for month in pieces -%}
         {% call statement('insert_' ~ loop.index) -%}
             insert into {{ relation }} select * from (

@@ -1,8 +1,27 @@
 {#- The months a build covers and the look-back halo a partial build reads before them.
-    `bqx build --months 2017-03..2017-04` sets vars month_from / month_to (first days). -#}
+    `bqx build --months 2017-03..2017-04` sets vars month_from / month_to (first days).
+    A tail build (`bqx build --tail`, the live loop) sets var tail_from instead: every row at
+    or after that minute is recomputed, by the same SQL, reading the halo before it. -#}
 
 {% macro is_partial_build() -%}
-    {{ return(var('month_from', none) is not none or (var('pairs', []) | length) > 0) }}
+    {{ return(var('month_from', none) is not none or (var('pairs', []) | length) > 0 or tail_from() is not none) }}
+{%- endmacro %}
+
+{% macro tail_from() -%}
+    {#- var tail_from, 'YYYY-MM-DD HH:MM:00+00', or none (not a tail build) -#}
+    {%- set tail = var('tail_from', none) -%}
+    {%- if tail is not none and execute and not modules.re.match('^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:00\+00$', tail | string) -%}
+        {{ exceptions.raise_compiler_error("var tail_from must be 'YYYY-MM-DD HH:MM:00+00', got '" ~ tail ~ "'") }}
+    {%- endif -%}
+    {{ return(tail) }}
+{%- endmacro %}
+
+{% macro tail_start() -%}
+    {#- The first minute a tail build rewrites in this model: tail_from, less the model's
+        config(tail_lookback_minutes) for models whose rows depend on later minutes
+        (ml_targets: a row's target is known only when its horizon has passed). -#}
+    {%- set back = config.get('tail_lookback_minutes', 0) if execute else 0 -%}
+    {{ return('(' ~ ts_literal(tail_from()) ~ (' - ' ~ interval_of(back, 'minute') if back else '') ~ ')') }}
 {%- endmacro %}
 
 {% macro halo_days() -%}
@@ -26,12 +45,14 @@
 {%- endmacro %}
 
 {% macro scope_start() -%}
+    {%- if tail_from() is not none -%}{{ return(tail_start()) }}{%- endif -%}
     {%- set first = month_placeholder() if builds_by_month() else var('month_from', none) -%}
     {{ return(none if first is none else ts_literal(first ~ ' 00:00:00+00')) }}
 {%- endmacro %}
 
 {% macro scope_end() -%}
-    {#- exclusive: the first instant after month_to -#}
+    {#- exclusive: the first instant after month_to (none: open-ended, a tail build) -#}
+    {%- if tail_from() is not none -%}{{ return(none) }}{%- endif -%}
     {%- set last = month_placeholder() if builds_by_month() else var('month_to', none) -%}
     {{ return(none if last is none else '(' ~ ts_literal(last ~ ' 00:00:00+00') ~ ' + ' ~ interval_of(1, 'month') ~ ')') }}
 {%- endmacro %}
@@ -44,7 +65,9 @@
         true
     {%- else -%}
         {{ column }} >= {{ start }}{{ " - " ~ interval_of(halo_days(), 'day') if halo_before }}
+        {%- if scope_end() is not none %}
         and {{ column }} < {{ scope_end() }}{{ " + " ~ interval_of(halo_after_minutes, 'minute') if halo_after_minutes }}
+        {%- endif -%}
     {%- endif -%}
 {%- endmacro %}
 
@@ -54,9 +77,14 @@
 {%- endmacro %}
 
 {% macro months_to_build() -%}
-    {#- First days of the months to (re)build: the var range, else every month with raw bars. -#}
+    {#- First days of the months to (re)build: the var range; in a tail build the months from
+        the tail's start to the newest bar; else every month with raw bars. -#}
     {%- set source_relation = raw_bars_relation() -%}
-    {%- set query = months_query(source_relation, var('month_from', none), var('month_to', none)) -%}
+    {%- if tail_from() is not none -%}
+        {%- set query = tail_months_query(source_relation) -%}
+    {%- else -%}
+        {%- set query = months_query(source_relation, var('month_from', none), var('month_to', none)) -%}
+    {%- endif -%}
     {%- set months = [] -%}
     {%- if execute -%}
         {%- for row in run_query(query) -%}
@@ -66,4 +94,16 @@
         {%- endfor -%}
     {%- endif -%}
     {{ return(months) }}
+{%- endmacro %}
+
+{% macro tail_months_query(source_relation) -%}
+    {#- the first days of the months from the tail's start to the newest raw bar (PostgreSQL:
+        the live loop runs there) -#}
+            select to_char(m, 'YYYY-MM-DD')
+            from (select max(ts_utc) as hi from {{ source_relation }}) as b,
+                generate_series(
+                    date_trunc('month', {{ tail_start() }} at time zone 'UTC'),
+                    date_trunc('month', greatest(b.hi, {{ tail_start() }}) at time zone 'UTC'),
+                    interval '1 month'
+                ) as m
 {%- endmacro %}

@@ -1,4 +1,5 @@
 {{ partitioned_table_config() }}
+{{ config(tail_lookback_minutes=target_horizon_minutes() + 1) }}
 -- depends_on: {{ ref('regime_thresholds') }}
 
 -- Targets at horizon 60 minutes, kept apart from every feature table (the feature matrix never

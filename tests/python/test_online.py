@@ -163,29 +163,37 @@ class CrashingStore:
         return target
 
 
+@pytest.mark.parametrize("checkpoint_every", [1, 15])
 @pytest.mark.parametrize("crash_at", ["predictions", "save_checkpoint"])
-def test_crash_then_restart_loses_nothing_and_learns_nothing_twice(make_store, crash_at):
+def test_crash_then_restart_loses_nothing_and_learns_nothing_twice(
+    make_store, crash_at, checkpoint_every
+):
     """A crash after the predictions are stored but before learning (`predictions` is the
     read of the outcomes to learn), or after learning but before the checkpoint: a restart
-    ends in exactly the state of a run that never crashed."""
+    ends in exactly the state of a run that never crashed. With checkpoints every 15 minutes
+    (serve's default) the restart re-learns everything after the last checkpoint's
+    watermark, once."""
     spec = StreamSpec(start=START, minutes=80, n_features=6, seed=2)
     source = generate(spec, PAIRS)
     reference = OnlineService(online_config(), make_store(), source)
     run(reference, spec, 0, 76)
 
     store = make_store()
-    first = OnlineService(online_config(), store, source)
-    run(first, spec, 0, 69)
+    config = online_config(checkpoint_every=checkpoint_every)
+    first = OnlineService(config, store, source)
+    at = 70 if checkpoint_every == 1 else 75  # a minute whose step saves a checkpoint
+    run(first, spec, 0, at - 1)
     first.store = CrashingStore(store, crash_at)
     with pytest.raises(Crash):
-        first.step(minute(spec, 70))
-    # the prediction of minute 70 was stored before the crash
-    assert len(store.predictions("EURUSD", HORIZON, minute(spec, 69), minute(spec, 70))) == 1
+        first.step(minute(spec, at))
+    # the prediction of the minute was stored before the crash
+    assert len(store.predictions("EURUSD", HORIZON, minute(spec, at - 1), minute(spec, at))) == 1
 
-    restarted = OnlineService(online_config(), store, source)
-    report = restarted.step(minute(spec, 70))
+    restarted = OnlineService(config, store, source)
+    report = restarted.step(minute(spec, at))
     assert report.already_stored == len(PAIRS)
-    run(restarted, spec, 71, 76)
+    run(restarted, spec, at + 1, 76)
+    restarted.flush(minute(spec, 76))  # serve's shutdown: learned_at marks follow checkpoints
     assert n_learned(restarted) == n_learned(reference) == {p: 76 - HORIZON + 1 for p in PAIRS}
     assert probe_predictions(restarted, source, spec) == probe_predictions(reference, source, spec)
     stored = store.predictions("USDJPY", HORIZON, minute(spec, -1), minute(spec, 76))
@@ -421,21 +429,28 @@ def test_handler_steps_minutes_from_postgres_features(make_settings, tmp_path, m
     conn.close()
 
 
-def test_serve_steps_each_new_minute_once(make_settings, tmp_path):
-    """`bqx online serve`'s loop: a minute is stepped when it is newer than the last one."""
+def test_serve_steps_each_new_minute_once_in_order(make_settings, tmp_path):
+    """`bqx online serve`'s loop: a minute is stepped when it is newer than the last one, and
+    a backlog (minutes 2 and 3 appear at once) is stepped minute by minute, in order."""
     from bqx_online.replay import serve
 
     spec = StreamSpec(start=START, minutes=70, n_features=6, seed=9)
     source = generate(spec, PAIRS)
     store = PostgresStore(db.connect(make_settings("online_serve")), tmp_path / "serve")
     store.ensure()
-    service = OnlineService(online_config(), store, source)
-    newest = iter([minute(spec, 0), minute(spec, 0), None, minute(spec, 1), minute(spec, 2)])
+    service = OnlineService(online_config(checkpoint_every=15), store, source)
+    newest = iter([minute(spec, 0), minute(spec, 0), None, minute(spec, 1), minute(spec, 3)])
     naps: list[float] = []
-    steps = serve(service, lambda: next(newest), max_steps=3, sleep=naps.append)
-    assert steps == 3 and len(naps) == 2
+
+    def between(after, through):
+        return [m for m in source.minutes() if after < m <= through]
+
+    steps = serve(
+        service, lambda: next(newest), max_steps=4, wait=naps.append, minutes_between=between
+    )
+    assert steps == 4 and len(naps) == 2
     stored = store.predictions("EURUSD", HORIZON, minute(spec, -1), minute(spec, 5))
-    assert [p.ts_utc for p in stored] == [minute(spec, i) for i in range(3)]
+    assert [p.ts_utc for p in stored] == [minute(spec, i) for i in range(4)]
     store.close()
 
 

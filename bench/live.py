@@ -1,0 +1,121 @@
+"""Issue 15, the live loop: latency from a minute's bars committed to its predictions stored.
+
+Split per part (feed commit, LISTEN wake-up, tail build, handler step).
+
+A generated market of PAIRS over two trading days: the first 40 hours are fed and built in full
+(`dbt seed` + `dbt run`), then MINUTES minutes of the second day are fed one at a time with
+`bqx feed`'s code (speed 0), and after each commit: the LISTEN wake-up, the tail build (every
+partitioned model, through dbt), and the handler's step (predict + store, learn, checkpoints
+every 15 minutes). Run: `python -m bench.live` (BQX_DATABASE_URL or an embedded server).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import time
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+
+from bench import common
+from bqx import db
+from bqx.dbt_runner import BuildScope, run_dbt
+from bqx.ingest.feed import play, read_bars
+from bqx.sql import apply_ddl
+from bqx.synth import SynthConfig, write_market
+from bqx.tail_build import DbtSession, tail_build
+from bqx_online.config import OnlineConfig
+from bqx_online.features import PostgresFeatures
+from bqx_online.service import OnlineService
+from bqx_online.storage_postgres import PostgresStore
+from bqx_online.wakeup import BarsListener
+
+PAIRS = tuple(
+    os.environ.get("BQX_BENCH_LIVE_PAIRS", "EURUSD,GBPUSD,EURGBP,USDJPY,EURJPY,GBPJPY").split(",")
+)
+MINUTES = int(os.environ.get("BQX_BENCH_LIVE_MINUTES", "20"))
+# session: one long-lived dbt (what serve uses); process: a dbt process per tail build
+DBT_MODE = os.environ.get("BQX_BENCH_LIVE_DBT", "session")
+START = date(2024, 1, 30)  # a Tuesday
+SCOPE = BuildScope(train_end="2024-01-31", validation_end="2024-02-01")
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> None:
+    load_start = os.getloadavg()
+    settings = common.bench_settings("live")
+    conn = db.connect(settings)
+    with conn, conn.cursor() as cur:
+        apply_ddl(cur, "granger")  # an empty lead-lag table: the lead-lag slots stay 0
+    with tempfile.TemporaryDirectory() as scratch:
+        write_market(SynthConfig(start=START, days=2, pairs=PAIRS, seed=7), Path(scratch))
+        bars, _ = read_bars([Path(scratch)])
+    cut = pd.Timestamp("2024-01-31 16:00", tz="UTC")  # 630-minute windows refilled after the outage
+    began = time.perf_counter()
+    play(conn, bars[bars["ts_utc"] < cut], speed=0)
+    assert run_dbt(settings, ["--quiet", "seed"]) == 0
+    assert run_dbt(settings, ["--quiet", "run"], scope=SCOPE) == 0
+    full_build = time.perf_counter() - began
+
+    config = replace(OnlineConfig(pairs=PAIRS), checkpoint_every=15)
+    store = PostgresStore(db.connect(settings), settings.artifacts_dir / "online")
+    store.ensure()
+    source = PostgresFeatures(conn, config.features, config.use_static)
+    service = OnlineService(config, store, source)
+    session = DbtSession(settings) if DBT_MODE == "session" else None
+    listener = BarsListener(db.connect(settings))
+    parts: dict[str, list[float]] = {k: [] for k in ("commit", "wake", "tail", "step", "total")}
+    steps = []
+    minutes = sorted(bars.loc[bars["ts_utc"] >= cut, "ts_utc"].unique())[:MINUTES]
+    for ts in minutes:
+        t0 = time.perf_counter()
+        play(conn, bars[bars["ts_utc"] == ts], speed=0)
+        t1 = time.perf_counter()
+        woke = listener.wait(30)
+        t2 = time.perf_counter()
+        assert woke is not None
+        tail_build(settings, conn, scope=SCOPE, session=session)
+        t3 = time.perf_counter()
+        report = service.step(pd.Timestamp(ts).to_pydatetime())
+        t4 = time.perf_counter()
+        assert report.predicted == len(PAIRS), f"{ts}: {report.predicted} predictions"
+        steps.append(report)
+        for name, value in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t1), strict=True):
+            parts[name].append(value)
+    service.flush(pd.Timestamp(minutes[-1]).to_pydatetime())
+    listener.close()
+    store.close()
+    conn.close()
+    load_end = os.getloadavg()
+    print(f"live loop, {len(PAIRS)} pairs ({','.join(PAIRS)}), {MINUTES} minutes fed one at a time")
+    print(f"machine {common.machine()}; load average {load_start[0]:.1f} → {load_end[0]:.1f}")
+    print(f"first 40 hours fed + full dbt seed/run: {full_build:.1f} s")
+    print(f"{'part':34s}    p50 s    p99 s    max s")
+    for name, label in (
+        ("commit", "feed commit (one minute)"),
+        ("wake", "commit -> LISTEN wake-up"),
+        ("tail", f"tail build (17 models, {DBT_MODE})"),
+        ("step", "handler step"),
+        ("total", "commit -> predictions stored"),
+    ):
+        v = parts[name]
+        print(f"{label:34s} {statistics.median(v):8.3f} {pct(v, 0.99):8.3f} {max(v):8.3f}")
+    print(
+        "handler step parts p50: predict+store "
+        f"{statistics.median(r.predict_seconds for r in steps):.3f} s, learn "
+        f"{statistics.median(r.learn_seconds for r in steps):.3f} s, checkpoints "
+        f"{statistics.median(r.checkpoint_seconds for r in steps):.3f} s "
+        f"({sum(r.checkpoints for r in steps)} in {len(steps)} steps)"
+    )
+
+
+if __name__ == "__main__":
+    main()
