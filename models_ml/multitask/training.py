@@ -36,7 +36,7 @@ from models_ml.multitask.data import (
     target_class_frequencies,
 )
 from models_ml.multitask.net import TASKS, NetConfig, TargetScaler, build_net, net_targets, predict
-from models_ml.multitask.scoring import Baselines, ModelScores, score
+from models_ml.multitask.scoring import HAR_FEATURES, Baselines, ModelScores, score
 
 log = logging.getLogger(__name__)
 
@@ -145,8 +145,9 @@ def train_pair(
         )
         seconds[name] = time.perf_counter() - started
         nets[name] = model
-    baselines = Baselines(names.index(PERSISTENCE_FEATURE), len(classes)).fit(
-        x_train, train.targets
+    har_columns = tuple(names.index(name) for name in HAR_FEATURES)
+    baselines = Baselines(names.index(PERSISTENCE_FEATURE), har_columns, len(classes)).fit(
+        x_train, train
     )
     log.info("%s trained in %s", pair, {k: round(v, 1) for k, v in seconds.items()})
     return PairModel(pair, nets, x_scaler, t_scaler, baselines, histories, seconds)
@@ -159,7 +160,7 @@ def evaluate(model: PairModel, rows: PairRows) -> tuple[dict[str, ModelScores], 
     for name, net in model.nets.items():
         p = predict(net, x, model.target_scaler)
         out[name] = score(rows.targets, p.bqx, p.vol, p.regime)
-    out |= model.baselines.scores(rows.x, x, rows.targets)
+    out |= model.baselines.scores(x, rows)
     return out, model.baselines.majority_rate(rows.targets)
 
 
@@ -176,8 +177,9 @@ def train_multitask(
     require_inputs(conn)
     columns = input_columns(conn)
     names = input_names(columns)
-    if PERSISTENCE_FEATURE not in names:
-        raise BqxUserError(f"the feature matrix has no {PERSISTENCE_FEATURE} column")
+    missing = [c for c in (PERSISTENCE_FEATURE, *HAR_FEATURES) if c not in names]
+    if missing:
+        raise BqxUserError(f"the feature matrix has no {', '.join(missing)} column: rebuild it")
     classes = regime_classes(conn)
     keras = load_keras(config.seed)
 
