@@ -207,7 +207,7 @@ def plot_curves(result: MultitaskResult, path: Path) -> None:
     single = [p.histories["single_task"] for p in result.pairs]
     panels = [
         ("bqx head: MAE (standardized)", "bqx_mae"),
-        ("vol head: MSE (standardized)", "vol_loss"),
+        ("vol head: MSE (standardized log vol)", "vol_loss"),
         ("regime head: accuracy", "regime_sparse_categorical_accuracy"),
     ]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))

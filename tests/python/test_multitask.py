@@ -35,7 +35,7 @@ from models_ml.multitask.data import (
     regime_classes,
     sample_rows,
 )
-from models_ml.multitask.net import predict
+from models_ml.multitask.net import TargetScaler, predict
 from models_ml.multitask.predictions import PredictConfig, predict_multitask
 from models_ml.multitask.report import MODELS
 from models_ml.multitask.training import MultitaskConfig, train_multitask
@@ -104,6 +104,26 @@ def test_manifest_lists_inputs_classes_split_and_each_pair(trained):
         assert artifacts.model(pair).exists() and entry["model"] == artifacts.model(pair).name
         assert entry["rows"]["train"] == TINY.sample_rows
         assert set(entry["test"]) == set(MODELS)
+        # early stopping watched the weighted total loss; each head's best epoch is recorded
+        best = entry["best_epoch"]
+        assert set(best["multi_task"]) == {"total", "bqx", "vol", "regime"}
+        assert set(best["single_task"]) == {"total", "bqx"}
+        for net, epochs in best.items():
+            assert all(1 <= e <= entry["epochs_run"][net] for e in epochs.values()), net
+
+
+def test_vol_head_learns_log_vol_and_maps_back_to_a_mean():
+    rng = np.random.default_rng(4)
+    vol = np.exp(rng.normal(-3, 0.6, size=5000))
+    scaler = TargetScaler.fit(np.zeros(5000), vol)
+    z = scaler.to_net("vol", vol)
+    assert abs(float(z.mean())) < 1e-5 and float(z.std()) == pytest.approx(1.0, rel=1e-4)
+    np.testing.assert_allclose(scaler.from_net("vol", z), vol, rtol=1e-5)
+    # a net that predicts the mean log vol: smearing turns exp(mean log) (the median) into
+    # the mean of vol, exp(mu + sigma^2 / 2) for a log-normal
+    smeared = scaler.with_smearing(vol, np.zeros(5000))
+    assert smeared.from_net("vol", np.zeros(1))[0] == pytest.approx(vol.mean(), rel=1e-9)
+    assert smeared.vol_smearing == pytest.approx(np.exp(0.6**2 / 2), rel=0.05)
 
 
 def test_scaler_is_fitted_on_the_pairs_train_rows(trained):
