@@ -25,7 +25,18 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MODELS = ("multi_task", "single_task", *BASELINES)
-METRICS = ("bqx_mae", "bqx_r2", "bqx_directional", "vol_r2", "vol_mae", "regime_accuracy")
+METRICS = (
+    "bqx_mae",
+    "bqx_r2",
+    "bqx_directional",
+    "vol_r2",
+    "vol_mae",
+    "regime_accuracy",
+    "regime_balanced_accuracy",
+    "regime_macro_f1",
+    "regime_log_loss",
+    "high_vol_recall",
+)
 VOL_R2_TARGET = 0.7
 REGIME_ACCURACY_TARGET = 0.7
 
@@ -85,6 +96,14 @@ def verdicts(result: MultitaskResult) -> dict[str, object]:
         ),
         "mean_regime_accuracy": _mean(s.regime_accuracy for s in mt),
         "mean_majority_rate": _mean(p.majority_rate for p in result.pairs),
+        "mean_regime_balanced_accuracy": _mean(s.regime_balanced_accuracy for s in mt),
+        "mean_regime_log_loss": _mean(s.regime_log_loss for s in mt),
+        "mean_prior_log_loss": _mean(p.scores["train_mean"].regime_log_loss for p in result.pairs),
+        "regime_log_loss_beats_prior_pairs": sum(
+            p.scores["multi_task"].regime_log_loss < p.scores["train_mean"].regime_log_loss
+            for p in result.pairs
+        ),
+        "mean_high_vol_recall": _mean(s.high_vol_recall for s in mt),
         "regime_accuracy_target_met": _mean(s.regime_accuracy for s in mt) > REGIME_ACCURACY_TARGET,
         "regime_beats_majority_pairs": sum(
             p.scores["multi_task"].regime_accuracy > p.majority_rate for p in result.pairs

@@ -4,8 +4,9 @@ Baselines, all fitted on the train period only (scikit-learn style: `fit` return
 learned attributes end in `_`):
 - zero: bqx_t60 = 0 (bqx is a deviation from the trailing mean, so 0 is "no move"); no vol
   or regime forecast;
-- train_mean: the train-period means of bqx_t60 and vol_t60 and the majority class (the
-  prior); this is what the report used to call the vol "persistence" baseline;
+- train_mean: the train-period means of bqx_t60 and vol_t60, the majority class and the
+  train class shares as probabilities (the prior, add-one smoothed: the log-loss to beat);
+  this is what the report used to call the vol "persistence" baseline;
 - persistence: bqx_t60 = bqx_60 now, vol_t60 = the realised vol now (`vol_now`: the std of
   bqx_60 over the last 60 minutes, the same quantity as the target one horizon earlier);
 - har: a HAR ridge for vol_t60 (Corsi 2009 in spirit): RidgeCV on the realised vol now, the
@@ -26,7 +27,16 @@ from sklearn.linear_model import RidgeClassifierCV, RidgeCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from bqx.metrics import accuracy, directional_accuracy, mae, r2
+from bqx.metrics import (
+    accuracy,
+    balanced_accuracy,
+    directional_accuracy,
+    log_loss,
+    macro_f1,
+    mae,
+    r2,
+    recall,
+)
 from models_ml.multitask.data import PairRows, Targets
 
 RIDGE_ALPHAS = (0.1, 1.0, 10.0, 100.0, 1000.0)
@@ -46,6 +56,10 @@ class ModelScores:
     vol_r2: float | None = None
     vol_mae: float | None = None
     regime_accuracy: float | None = None
+    regime_balanced_accuracy: float | None = None
+    regime_macro_f1: float | None = None
+    regime_log_loss: float | None = None  # only for models that give probabilities
+    high_vol_recall: float | None = None
 
 
 def score(
@@ -53,14 +67,25 @@ def score(
     bqx: np.ndarray | None = None,
     vol: np.ndarray | None = None,
     regime: np.ndarray | None = None,
+    regime_proba: np.ndarray | None = None,
+    high_vol_code: int | None = None,
 ) -> ModelScores:
+    has_regime = regime is not None
     return ModelScores(
         bqx_mae=None if bqx is None else mae(targets.bqx, bqx),
         bqx_r2=None if bqx is None else r2(targets.bqx, bqx),
         bqx_directional=None if bqx is None else directional_accuracy(targets.bqx, bqx),
         vol_r2=None if vol is None else r2(targets.vol, vol),
         vol_mae=None if vol is None else mae(targets.vol, vol),
-        regime_accuracy=None if regime is None else accuracy(targets.regime, regime),
+        regime_accuracy=accuracy(targets.regime, regime) if has_regime else None,
+        regime_balanced_accuracy=balanced_accuracy(targets.regime, regime) if has_regime else None,
+        regime_macro_f1=macro_f1(targets.regime, regime) if has_regime else None,
+        regime_log_loss=None if regime_proba is None else log_loss(targets.regime, regime_proba),
+        high_vol_recall=(
+            recall(targets.regime, regime, high_vol_code)
+            if has_regime and high_vol_code is not None
+            else None
+        ),
     )
 
 
@@ -95,11 +120,16 @@ class Baselines:
     """Zero, train mean, persistence, HAR and ridge, fitted on the train period."""
 
     def __init__(
-        self, persistence_column: int, har_columns: tuple[int, ...], n_classes: int
+        self,
+        persistence_column: int,
+        har_columns: tuple[int, ...],
+        n_classes: int,
+        high_vol_code: int | None = None,
     ) -> None:
         self.persistence_column = persistence_column
         self.har_columns = har_columns
         self.n_classes = n_classes
+        self.high_vol_code = high_vol_code
 
     def _vol_now(self, rows: PairRows) -> np.ndarray:
         vol_now = np.full(len(rows), np.nan) if rows.vol_now is None else rows.vol_now
@@ -111,6 +141,7 @@ class Baselines:
         self.vol_mean_ = float(np.mean(targets.vol))
         counts = np.bincount(targets.regime, minlength=self.n_classes)
         self.majority_class_ = int(np.argmax(counts))
+        self.prior_ = (counts + 1.0) / (counts.sum() + self.n_classes)  # add-one smoothed
         self.har_ = HarRidge(self.har_columns).fit(
             rows.x, self._vol_now(rows), rows.ts_epoch, targets.vol
         )
@@ -130,6 +161,7 @@ class Baselines:
         ridge_regime = (
             majority if self.regime_ridge_ is None else self.regime_ridge_.predict(x_scaled)
         )
+        code = self.high_vol_code
         vol_now = self._vol_now(rows)
         return {
             "ridge": score(
@@ -137,13 +169,19 @@ class Baselines:
                 self.bqx_ridge_.predict(x_scaled),
                 self.vol_ridge_.predict(x_scaled),
                 ridge_regime,
+                high_vol_code=code,
             ),
             "har": score(targets, vol=self.har_.predict(rows.x, vol_now, rows.ts_epoch)),
             "persistence": score(
                 targets, rows.x[:, self.persistence_column].astype(np.float64), vol_now
             ),
             "train_mean": score(
-                targets, np.full(n, self.bqx_mean_), np.full(n, self.vol_mean_), majority
+                targets,
+                np.full(n, self.bqx_mean_),
+                np.full(n, self.vol_mean_),
+                majority,
+                np.tile(self.prior_, (n, 1)),
+                code,
             ),
             "zero": score(targets, np.zeros(n)),
         }

@@ -155,9 +155,10 @@ def train_pair(
             raw = model.predict(x_train, batch_size=4096, verbose=0)
             t_scaler = t_scaler.with_smearing(train.targets.vol, raw["vol"])
     har_columns = tuple(names.index(name) for name in HAR_FEATURES)
-    baselines = Baselines(names.index(PERSISTENCE_FEATURE), har_columns, len(classes)).fit(
-        x_train, train
-    )
+    high_vol = classes.index("high_vol") if "high_vol" in classes else None
+    baselines = Baselines(
+        names.index(PERSISTENCE_FEATURE), har_columns, len(classes), high_vol
+    ).fit(x_train, train)
     log.info("%s trained in %s", pair, {k: round(v, 1) for k, v in seconds.items()})
     return PairModel(pair, nets, x_scaler, t_scaler, baselines, histories, seconds)
 
@@ -168,7 +169,9 @@ def evaluate(model: PairModel, rows: PairRows) -> tuple[dict[str, ModelScores], 
     out: dict[str, ModelScores] = {}
     for name, net in model.nets.items():
         p = predict(net, x, model.target_scaler)
-        out[name] = score(rows.targets, p.bqx, p.vol, p.regime)
+        out[name] = score(
+            rows.targets, p.bqx, p.vol, p.regime, p.regime_proba, model.baselines.high_vol_code
+        )
     out |= model.baselines.scores(x, rows)
     return out, model.baselines.majority_rate(rows.targets)
 

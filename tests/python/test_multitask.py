@@ -148,23 +148,21 @@ def test_ablation_table_has_finite_scores_for_every_model_and_pair(trained):
     assert {(r["pair"], r["model"]) for r in rows} == {
         (pair, model) for pair in (*PAIRS_UNDER_TEST, "average") for model in MODELS
     }
-    bqx, vol, regime = (
-        ["bqx_mae", "bqx_r2", "bqx_directional"],
-        ["vol_r2", "vol_mae"],
-        ["regime_accuracy"],
-    )
+    bqx, vol = ["bqx_mae", "bqx_r2", "bqx_directional"], ["vol_r2", "vol_mae"]
+    regime = ["regime_accuracy", "regime_balanced_accuracy", "regime_macro_f1"]
+    proba = ["regime_log_loss"]
     heads = {
-        "multi_task": bqx + vol + regime,
+        "multi_task": bqx + vol + regime + proba,
         "single_task": bqx,
         "ridge": bqx + vol + regime,
         "har": vol,
         "persistence": bqx + vol,
-        "train_mean": bqx + vol + regime,
+        "train_mean": bqx + vol + regime + proba,
         "zero": bqx,
     }
     assert set(heads) == set(MODELS)
     for row in rows:
-        for metric in [*bqx, *vol, *regime]:
+        for metric in [*bqx, *vol, *regime, *proba]:
             if metric in heads[row["model"]]:
                 assert math.isfinite(float(row[metric])), (row["pair"], row["model"], metric)
             else:  # the model has no such head
