@@ -152,8 +152,9 @@ def train_pair(
         seconds[name] = time.perf_counter() - started
         nets[name] = model
         if "vol" in tasks:
-            raw = model.predict(x_train, batch_size=4096, verbose=0)
-            t_scaler = t_scaler.with_smearing(train.targets.vol, raw["vol"])
+            # a direct call, not predict(): one predict function per pair retraces tf.function
+            net_vol = np.asarray(model(x_train, training=False)["vol"])
+            t_scaler = t_scaler.with_smearing(train.targets.vol, net_vol)
     har_columns = tuple(names.index(name) for name in HAR_FEATURES)
     high_vol = classes.index("high_vol") if "high_vol" in classes else None
     baselines = Baselines(
