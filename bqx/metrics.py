@@ -60,6 +60,47 @@ def accuracy(y: np.ndarray, pred: np.ndarray) -> float:
     return float(np.mean(np.asarray(pred) == y)) if len(y) else float("nan")
 
 
+def balanced_accuracy(y: np.ndarray, pred: np.ndarray) -> float:
+    """Mean recall over the classes present in y (a majority-class guess scores
+    1/classes); NaN for no rows."""
+    y, pred = np.asarray(y), np.asarray(pred)
+    if not len(y):
+        return float("nan")
+    return float(np.mean([np.mean(pred[y == c] == c) for c in np.unique(y)]))
+
+
+def recall(y: np.ndarray, pred: np.ndarray, label: int) -> float:
+    """Share of rows of class `label` predicted as it; NaN when y has none."""
+    y, pred = np.asarray(y), np.asarray(pred)
+    mine = y == label
+    return float(np.mean(pred[mine] == label)) if mine.any() else float("nan")
+
+
+def macro_f1(y: np.ndarray, pred: np.ndarray) -> float:
+    """Unweighted mean of the per-class F1 over the classes in y or pred (a class never
+    predicted scores 0); NaN for no rows."""
+    y, pred = np.asarray(y), np.asarray(pred)
+    if not len(y):
+        return float("nan")
+    scores = []
+    for c in np.union1d(y, pred):
+        true_positive = float(np.sum((pred == c) & (y == c)))
+        predicted, actual = float(np.sum(pred == c)), float(np.sum(y == c))
+        scores.append(2 * true_positive / (predicted + actual))
+    return float(np.mean(scores))
+
+
+def log_loss(y: np.ndarray, proba: np.ndarray, eps: float = 1e-15) -> float:
+    """Mean −log of the probability given to the realized class (rows of `proba` are the
+    class probabilities, indexed by class code; clipped to [eps, 1]); NaN for no rows."""
+    y = np.asarray(y, np.int64)
+    proba = np.asarray(proba, np.float64)
+    if not len(y):
+        return float("nan")
+    picked = np.clip(proba[np.arange(len(y)), y], eps, 1.0)
+    return float(-np.mean(np.log(picked)))
+
+
 def ranks(values: np.ndarray) -> np.ndarray:
     """Average ranks (ties share their mean rank), as scipy.stats.rankdata."""
     order = np.argsort(values, kind="mergesort")

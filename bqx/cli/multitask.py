@@ -43,27 +43,36 @@ def train_multitask(
         result = train(conn, settings, config, on_step)
     table = grid(
         "multi-task vs single-task vs baselines (test period)",
-        ["pair", "model", "bqx MAE", "bqx R²", "direction", "vol R²", "regime acc"],
+        ["pair", "model", "bqx MAE", "bqx R²", "direction", "vol R²", "regime acc", "bal. acc"],
         left=2,
     )
     for pair in result.pairs:
-        for model in ("multi_task", "single_task", "ridge", "persistence"):
+        for model in ("multi_task", "single_task", "ridge", "har", "persistence", "train_mean"):
             s = pair.scores[model]
             table.add_row(
                 pair.pair,
                 model,
-                f"{s.bqx_mae:.4f}",
-                f"{s.bqx_r2:.3f}",
-                f"{s.bqx_directional:.3f}",
-                "–" if s.vol_r2 is None else f"{s.vol_r2:.3f}",
-                "–" if s.regime_accuracy is None else f"{s.regime_accuracy:.3f}",
+                *(
+                    "–" if value is None else f"{value:{spec}}"
+                    for value, spec in (
+                        (s.bqx_mae, ".4f"),
+                        (s.bqx_r2, ".3f"),
+                        (s.bqx_directional, ".3f"),
+                        (s.vol_r2, ".3f"),
+                        (s.regime_accuracy, ".3f"),
+                        (s.regime_balanced_accuracy, ".3f"),
+                    )
+                ),
             )
-        table.add_row(pair.pair, "majority class", "", "", "", "", f"{pair.majority_rate:.3f}")
+        table.add_row(pair.pair, "majority class", "", "", "", "", f"{pair.majority_rate:.3f}", "")
     console.print(table)
     v = verdicts(result)
     console.print(
         f"multi-task beats single-task (bqx MAE) on {v['multi_task_beats_single_task_pairs']} "
-        f"of {v['pairs']} pairs; mean vol R² {v['mean_vol_r2']:.3f} (plan > 0.7); mean regime "
+        f"of {v['pairs']} pairs; mean vol R² {v['mean_vol_r2']:.3f} (HAR "
+        f"{v['mean_vol_r2_har']:.3f}, persistence {v['mean_vol_r2_persistence']:.3f}); regime "
+        f"log-loss {v['mean_regime_log_loss']:.3f} vs train prior {v['mean_prior_log_loss']:.3f}, "
+        f"balanced accuracy {v['mean_regime_balanced_accuracy']:.3f}; mean regime "
         f"accuracy {v['mean_regime_accuracy']:.3f} vs majority {v['mean_majority_rate']:.3f} "
         f"(plan > 0.7); {v['mean_training_seconds_per_pair']:.1f} s training per pair"
     )

@@ -1,5 +1,14 @@
 """Block-bootstrap intervals of the walk-forward's metrics (blocks = trading days, so the
-intraday dependence of minute data is kept)."""
+intraday dependence of minute data is kept).
+
+The resampling is arch's (`arch.bootstrap.IIDBootstrap`, the field's reference
+implementation) applied to the days: whole days are drawn with replacement, i.i.d. What arch
+lacks is the day itself as the block: its moving, circular and stationary bootstraps cut
+fixed-length (or geometric-length) blocks at any row, while trading days have unequal row
+counts (gaps, half days) and a day boundary is where the intraday dependence ends.
+tests/python/test_evaluation.py checks these intervals against arch's own percentile
+intervals and against its circular block bootstrap with day-long blocks.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from arch.bootstrap import IIDBootstrap
 
 
 @dataclass(frozen=True)
@@ -27,7 +37,8 @@ def block_bootstrap(
 
     `blocks` labels each row with its block (a trading day: rows of one day stay together, so
     the intraday dependence of minute data is kept); as many blocks as observed are drawn
-    with replacement and the statistics see the concatenated rows.
+    with replacement and the statistics see the concatenated rows. Resamples whose statistic
+    is not finite are left out; with fewer than half of them finite the interval is NaN.
     """
     values = np.atleast_1d(np.asarray(statistic(np.arange(len(blocks))), dtype=float))
     labels, inverse = np.unique(blocks, return_inverse=True)
@@ -35,12 +46,13 @@ def block_bootstrap(
         return [Interval(float(v), float("nan"), float("nan")) for v in values]
     order = np.argsort(inverse, kind="mergesort")
     bounds = np.r_[0, np.cumsum(np.bincount(inverse))]
-    rng = np.random.default_rng(seed)
-    draws = np.empty((n_resamples, len(values)))
-    for i in range(n_resamples):
-        picked = rng.integers(0, len(labels), len(labels))
+
+    def on_blocks(picked: np.ndarray) -> np.ndarray:
         rows = np.concatenate([order[bounds[b] : bounds[b + 1]] for b in picked])
-        draws[i] = np.atleast_1d(np.asarray(statistic(rows), dtype=float))
+        return np.atleast_1d(np.asarray(statistic(rows), dtype=float))
+
+    days = IIDBootstrap(np.arange(len(labels)), seed=seed)
+    draws = days.apply(on_blocks, reps=n_resamples).reshape(n_resamples, len(values))
     tail = (1 - level) / 2 * 100
     out = []
     for value, column in zip(values, draws.T, strict=True):

@@ -27,7 +27,7 @@ from bqx.feature_reader import InputColumn
 from bqx.periods import Periods
 from models_ml.common.manifests import read_manifest
 from models_ml.multitask.data import input_names
-from models_ml.multitask.net import LOSS_WEIGHTS, TASKS, TargetScaler
+from models_ml.multitask.net import LOSS_WEIGHTS, TASKS, TargetScaler, best_epochs
 
 if TYPE_CHECKING:
     from models_ml.multitask.scoring import Baselines
@@ -103,7 +103,8 @@ def save_run(
             "model_sha256": hashlib.sha256((staging / final_model.name).read_bytes()).hexdigest(),
             "rows": result.rows,
             "seconds": {k: round(v, 2) for k, v in model.seconds.items()},
-            "epochs_run": {k: len(h["val_bqx_mae"]) for k, h in model.histories.items()},
+            "epochs_run": {k: len(h["val_loss"]) for k, h in model.histories.items()},
+            "best_epoch": {k: best_epochs(h) for k, h in model.histories.items()},
             "test": {k: asdict(v) for k, v in result.scores.items()},
             "validation": {k: asdict(v) for k, v in result.validation_scores.items()},
             "majority_rate_test": result.majority_rate,

@@ -9,12 +9,17 @@ Rows stay in time order (the samples are time-ordered subsets of each period).
 The regime classes are read from the seed bqx.regime_thresholds: one class per label the
 plan's classify_regime can return (six with the default seed: five rules and the fallback),
 indexed by regime_code, which is what ml_targets.regime_t60_code holds.
+
+Beside the targets, scored rows carry `vol_now`, the realised vol_t60 known at t: the std of
+bqx_60 over t−59 … t, which is vol_t60 of the row 60 minutes earlier (its horizon ended at t).
+It is the persistence forecast of vol_t60 and an input of the HAR baseline, read apart from
+`x` so the nets' inputs stay the feature views and the embeddings.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import numpy as np
@@ -27,6 +32,7 @@ from bqx.feature_reader import (
     ExtraColumns,
     InputColumn,
     KeyFilter,
+    epoch_to_datetime,
     read_input,
     sample_input,
 )
@@ -40,6 +46,7 @@ TARGETS_TABLE = "ml_targets"
 REGIME_SEED = "regime_thresholds"
 TARGET_NAMES = ("bqx_t60", "vol_t60", "regime_t60_code")
 PERSISTENCE_FEATURE = "bqx_60"  # bqx now: the persistence forecast of bqx at t+60
+HORIZON_SECONDS = 60 * 60  # the targets' horizon (target_horizon_minutes() in dbt)
 
 EMBEDDINGS = ExtraColumns(
     EMBEDDINGS_TABLE,
@@ -68,6 +75,7 @@ class PairRows:
     ts_epoch: np.ndarray  # int64 (n,)
     x: np.ndarray  # float32 (n, width): features, then the 64 embedding values
     targets: Targets | None
+    vol_now: np.ndarray | None = None  # float64 (n,) realised vol at t (NaN where unknown)
 
     def __len__(self) -> int:
         return len(self.ts_epoch)
@@ -133,7 +141,7 @@ def sample_rows(
     """About `rows` rows of one pair in `period` (seeded, time-ordered), with targets."""
     sample = sample_input(conn, columns, period, rows, seed, (pair,), extras=(EMBEDDINGS, TARGETS))
     block = _Block(sample.ts_epoch, sample.features, sample.extras)
-    return _split(block, pair, with_targets=True)
+    return with_vol_now(conn, _split(block, pair, with_targets=True))
 
 
 def read_rows(
@@ -148,7 +156,40 @@ def read_rows(
     """Every input row of one pair in [start, end) (the caller's transaction)."""
     extras = (EMBEDDINGS, TARGETS) if with_targets else (EMBEDDINGS,)
     block = read_input(conn, columns, pair, start, end, key_filter, extras)
-    return _split(block, pair, with_targets)
+    rows = _split(block, pair, with_targets)
+    return with_vol_now(conn, rows) if with_targets else rows
+
+
+def realised_vol_now(
+    conn: psycopg2.extensions.connection, pair: str, ts_epoch: np.ndarray
+) -> np.ndarray:
+    """vol_t60 of the row one horizon before each minute (float64; NaN where there is none,
+    e.g. the first hour of a segment): the std of bqx_60 over t−59 … t, known at t."""
+    out = np.full(len(ts_epoch), np.nan)
+    if not len(ts_epoch):
+        return out
+    wanted = np.asarray(ts_epoch, np.int64) - HORIZON_SECONDS
+    with conn.cursor() as cur:
+        cur.execute(
+            sql.SQL(
+                "select extract(epoch from ts_utc)::bigint, vol_t60 from {}.{} "
+                "where pair = %s and ts_utc >= %s and ts_utc <= %s order by ts_utc"
+            ).format(sql.Identifier(SCHEMA), sql.Identifier(TARGETS_TABLE)),
+            (pair, epoch_to_datetime(wanted.min()), epoch_to_datetime(wanted.max())),
+        )
+        found = cur.fetchall()
+    if not found:
+        return out
+    keys = np.array([k for k, _ in found], np.int64)
+    values = np.array([v for _, v in found], np.float64)
+    at = np.clip(np.searchsorted(keys, wanted), 0, len(keys) - 1)
+    hit = keys[at] == wanted
+    out[hit] = values[at[hit]]
+    return out
+
+
+def with_vol_now(conn: psycopg2.extensions.connection, rows: PairRows) -> PairRows:
+    return replace(rows, vol_now=realised_vol_now(conn, rows.pair, rows.ts_epoch))
 
 
 @dataclass(frozen=True)

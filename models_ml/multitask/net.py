@@ -7,12 +7,15 @@ with the default seed, where the plan's sketch had five units for six labels). L
 sparse categorical cross-entropy (categorical cross-entropy on integer labels), weights
 1.0 / 0.3 / 0.3, Adam 1e-3. The regression targets are standardized with train-period
 statistics before fitting (so the loss weights compare like with like) and mapped back for
-every metric. The single-task net is the same trunk with the `bqx` head only.
+every metric. The vol head learns log vol_t60: volatility is right-skewed (a few hours carry
+most of the squared error on a linear scale) and multiplicative; its prediction is mapped back
+with exp and Duan's smearing factor (the train mean of exp(residual)), so it estimates the
+mean, not the median. The single-task net is the same trunk with the `bqx` head only.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -62,14 +65,19 @@ def build_net(width: int, n_classes: int, tasks: tuple[str, ...], config: NetCon
     return model
 
 
+VOL_FLOOR = 1e-6  # vol_t60 below this (a frozen quote) counts as this before the log
+
+
 @dataclass(frozen=True)
 class TargetScaler:
-    """Mean and scale of the regression targets on the train period."""
+    """Mean and scale of the regression targets on the train period (vol: of log vol), and
+    the smearing factor that maps predicted log vol back to a mean."""
 
     bqx_mean: float
     bqx_scale: float
-    vol_mean: float
-    vol_scale: float
+    log_vol_mean: float
+    log_vol_scale: float
+    vol_smearing: float = 1.0
 
     @classmethod
     def fit(cls, bqx: np.ndarray, vol: np.ndarray) -> TargetScaler:
@@ -77,20 +85,32 @@ class TargetScaler:
             s = float(np.std(v))
             return s if np.isfinite(s) and s > 1e-12 else 1.0
 
-        return cls(float(np.mean(bqx)), scale(bqx), float(np.mean(vol)), scale(vol))
+        log_vol = log_of(vol)
+        return cls(float(np.mean(bqx)), scale(bqx), float(np.mean(log_vol)), scale(log_vol))
+
+    def with_smearing(self, vol: np.ndarray, net_vol: np.ndarray) -> TargetScaler:
+        """Duan's smearing factor from train targets and the net's standardized log-vol
+        predictions of them: mean(vol / exp(predicted log vol))."""
+        median = np.exp(
+            np.asarray(net_vol, np.float64).reshape(-1) * self.log_vol_scale + self.log_vol_mean
+        )
+        factor = float(np.mean(np.maximum(np.asarray(vol, np.float64), VOL_FLOOR) / median))
+        return replace(self, vol_smearing=factor if np.isfinite(factor) and factor > 0 else 1.0)
 
     def to_net(self, task: str, values: np.ndarray) -> np.ndarray:
-        mean, scale = self._of(task)
-        return ((values - mean) / scale).astype(np.float32)
+        if task == "vol":
+            return ((log_of(values) - self.log_vol_mean) / self.log_vol_scale).astype(np.float32)
+        return ((values - self.bqx_mean) / self.bqx_scale).astype(np.float32)
 
     def from_net(self, task: str, values: np.ndarray) -> np.ndarray:
-        mean, scale = self._of(task)
-        return np.asarray(values, dtype=np.float64).reshape(-1) * scale + mean
+        z = np.asarray(values, dtype=np.float64).reshape(-1)
+        if task == "vol":
+            return np.exp(z * self.log_vol_scale + self.log_vol_mean) * self.vol_smearing
+        return z * self.bqx_scale + self.bqx_mean
 
-    def _of(self, task: str) -> tuple[float, float]:
-        if task == "bqx":
-            return self.bqx_mean, self.bqx_scale
-        return self.vol_mean, self.vol_scale
+
+def log_of(vol: np.ndarray) -> np.ndarray:
+    return np.log(np.maximum(np.asarray(vol, np.float64), VOL_FLOOR))
 
 
 def net_targets(targets, scaler: TargetScaler, tasks: tuple[str, ...]) -> dict[str, np.ndarray]:
@@ -125,3 +145,13 @@ def predict(model, x: np.ndarray, scaler: TargetScaler, batch_size: int = 4096) 
         vol=scaler.from_net("vol", raw["vol"]) if "vol" in raw else None,
         regime_proba=np.asarray(raw["regime"], dtype=np.float32) if "regime" in raw else None,
     )
+
+
+def best_epochs(history: dict[str, list[float]]) -> dict[str, int]:
+    """1-based epoch of the lowest validation loss: `total` (the weights kept) and per head."""
+    out = {"total": int(np.argmin(history["val_loss"])) + 1}
+    for task in TASKS:
+        key = f"val_{task}_loss"
+        if key in history:
+            out[task] = int(np.argmin(history[key])) + 1
+    return out

@@ -17,13 +17,26 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from models_ml.multitask.scoring import BASELINES
+
 if TYPE_CHECKING:
     from models_ml.multitask.training import MultitaskResult
 
 log = logging.getLogger(__name__)
 
-MODELS = ("multi_task", "single_task", "ridge", "persistence", "zero")
-METRICS = ("bqx_mae", "bqx_r2", "bqx_directional", "vol_r2", "vol_mae", "regime_accuracy")
+MODELS = ("multi_task", "single_task", *BASELINES)
+METRICS = (
+    "bqx_mae",
+    "bqx_r2",
+    "bqx_directional",
+    "vol_r2",
+    "vol_mae",
+    "regime_accuracy",
+    "regime_balanced_accuracy",
+    "regime_macro_f1",
+    "regime_log_loss",
+    "high_vol_recall",
+)
 VOL_R2_TARGET = 0.7
 REGIME_ACCURACY_TARGET = 0.7
 
@@ -76,8 +89,21 @@ def verdicts(result: MultitaskResult) -> dict[str, object]:
         ),
         "mean_vol_r2": _mean(s.vol_r2 for s in mt),
         "vol_r2_target_met": _mean(s.vol_r2 for s in mt) > VOL_R2_TARGET,
+        "mean_vol_r2_har": _mean(p.scores["har"].vol_r2 for p in result.pairs),
+        "mean_vol_r2_persistence": _mean(p.scores["persistence"].vol_r2 for p in result.pairs),
+        "multi_task_vol_beats_har_pairs": sum(
+            p.scores["multi_task"].vol_r2 > p.scores["har"].vol_r2 for p in result.pairs
+        ),
         "mean_regime_accuracy": _mean(s.regime_accuracy for s in mt),
         "mean_majority_rate": _mean(p.majority_rate for p in result.pairs),
+        "mean_regime_balanced_accuracy": _mean(s.regime_balanced_accuracy for s in mt),
+        "mean_regime_log_loss": _mean(s.regime_log_loss for s in mt),
+        "mean_prior_log_loss": _mean(p.scores["train_mean"].regime_log_loss for p in result.pairs),
+        "regime_log_loss_beats_prior_pairs": sum(
+            p.scores["multi_task"].regime_log_loss < p.scores["train_mean"].regime_log_loss
+            for p in result.pairs
+        ),
+        "mean_high_vol_recall": _mean(s.high_vol_recall for s in mt),
         "regime_accuracy_target_met": _mean(s.regime_accuracy for s in mt) > REGIME_ACCURACY_TARGET,
         "regime_beats_majority_pairs": sum(
             p.scores["multi_task"].regime_accuracy > p.majority_rate for p in result.pairs
@@ -157,7 +183,10 @@ def _html(result: MultitaskResult, rows: list[dict], summary: dict) -> str:
 table{{border-collapse:collapse}}tr:nth-child(even){{background:#f3f3f3}}</style></head><body>
 <h1>Stage 2.18: per-pair multi-task nets (test period)</h1>
 <p>Targets bqx_t60, vol_t60, regime_t60 at t+60 from bqx.ml_targets; models scored once on the
-test period of bqx.ml_periods. Baselines and scalers fitted on the train period.
+test period of bqx.ml_periods. Baselines and scalers fitted on the train period: zero,
+train_mean (the train means and majority class), persistence (bqx_60 now; the realised vol of
+the last 60 minutes), a HAR ridge for vol (realised vol now, vol_30/60/240/630, hour of week)
+and a ridge on every input.
 Regime head: {len(result.classes)} softmax units, one per label classify_regime can return
 ({", ".join(result.classes)}).</p>
 <h2>Verdict</h2>{table(["check", "value"], verdict)}
@@ -197,7 +226,7 @@ def plot_curves(result: MultitaskResult, path: Path) -> None:
     single = [p.histories["single_task"] for p in result.pairs]
     panels = [
         ("bqx head: MAE (standardized)", "bqx_mae"),
-        ("vol head: MSE (standardized)", "vol_loss"),
+        ("vol head: MSE (standardized log vol)", "vol_loss"),
         ("regime head: accuracy", "regime_sparse_categorical_accuracy"),
     ]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))

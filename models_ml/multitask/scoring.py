@@ -1,11 +1,21 @@
-"""Metrics of stage 2.18 and the simple baselines every net must beat.
+"""Metrics of stage 2.18 and the baselines every net must beat.
 
 Baselines, all fitted on the train period only (scikit-learn style: `fit` returns self,
 learned attributes end in `_`):
-- zero: bqx_t60 = 0 (bqx is a deviation from the trailing mean, so 0 is "no move");
-- persistence: bqx_t60 = bqx_60 now (the input column), vol_t60 = the train mean;
+- zero: bqx_t60 = 0 (bqx is a deviation from the trailing mean, so 0 is "no move"); no vol
+  or regime forecast;
+- train_mean: the train-period means of bqx_t60 and vol_t60, the majority class and the
+  train class shares as probabilities (the prior, add-one smoothed: the log-loss to beat);
+  this is what the report used to call the vol "persistence" baseline;
+- persistence: bqx_t60 = bqx_60 now, vol_t60 = the realised vol now (`vol_now`: the std of
+  bqx_60 over the last 60 minutes, the same quantity as the target one horizon earlier);
+- har: a HAR ridge for vol_t60 (Corsi 2009 in spirit): RidgeCV on the realised vol now, the
+  trailing return vols vol_30, vol_60, vol_240 and vol_630 of the feature matrix, and
+  hour-of-week harmonics (FX activity follows the week's sessions);
 - ridge: RidgeCV on the standardized inputs for bqx_t60 and vol_t60, a RidgeClassifierCV for
   the regime; the majority class of the train period is the regime's floor.
+Where vol_now is unknown (no row one horizon earlier; feature rows need 690 minutes of their
+segment, so in practice never) it falls back to the train mean of vol_t60.
 """
 
 from __future__ import annotations
@@ -14,52 +24,127 @@ from dataclasses import dataclass
 
 import numpy as np
 from sklearn.linear_model import RidgeClassifierCV, RidgeCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
-from bqx.metrics import accuracy, directional_accuracy, mae, r2
-from models_ml.multitask.data import Targets
+from bqx.metrics import (
+    accuracy,
+    balanced_accuracy,
+    directional_accuracy,
+    log_loss,
+    macro_f1,
+    mae,
+    r2,
+    recall,
+)
+from models_ml.multitask.data import PairRows, Targets
 
 RIDGE_ALPHAS = (0.1, 1.0, 10.0, 100.0, 1000.0)
+HAR_FEATURES = ("vol_30", "vol_60", "vol_240", "vol_630")
+WEEK_HARMONICS = (1, 2, 7, 14)  # cycles per week: the week, half-week, day and half-day
+WEEK_SECONDS = 7 * 24 * 3600
+BASELINES = ("ridge", "har", "persistence", "train_mean", "zero")
 
 
 @dataclass
 class ModelScores:
     """One model's scores on one pair and period; None where it has no such head."""
 
-    bqx_mae: float
-    bqx_r2: float
-    bqx_directional: float
+    bqx_mae: float | None = None
+    bqx_r2: float | None = None
+    bqx_directional: float | None = None
     vol_r2: float | None = None
     vol_mae: float | None = None
     regime_accuracy: float | None = None
+    regime_balanced_accuracy: float | None = None
+    regime_macro_f1: float | None = None
+    regime_log_loss: float | None = None  # only for models that give probabilities
+    high_vol_recall: float | None = None
 
 
 def score(
     targets: Targets,
-    bqx: np.ndarray,
+    bqx: np.ndarray | None = None,
     vol: np.ndarray | None = None,
     regime: np.ndarray | None = None,
+    regime_proba: np.ndarray | None = None,
+    high_vol_code: int | None = None,
 ) -> ModelScores:
+    has_regime = regime is not None
     return ModelScores(
-        bqx_mae=mae(targets.bqx, bqx),
-        bqx_r2=r2(targets.bqx, bqx),
-        bqx_directional=directional_accuracy(targets.bqx, bqx),
+        bqx_mae=None if bqx is None else mae(targets.bqx, bqx),
+        bqx_r2=None if bqx is None else r2(targets.bqx, bqx),
+        bqx_directional=None if bqx is None else directional_accuracy(targets.bqx, bqx),
         vol_r2=None if vol is None else r2(targets.vol, vol),
         vol_mae=None if vol is None else mae(targets.vol, vol),
-        regime_accuracy=None if regime is None else accuracy(targets.regime, regime),
+        regime_accuracy=accuracy(targets.regime, regime) if has_regime else None,
+        regime_balanced_accuracy=balanced_accuracy(targets.regime, regime) if has_regime else None,
+        regime_macro_f1=macro_f1(targets.regime, regime) if has_regime else None,
+        regime_log_loss=None if regime_proba is None else log_loss(targets.regime, regime_proba),
+        high_vol_recall=(
+            recall(targets.regime, regime, high_vol_code)
+            if has_regime and high_vol_code is not None
+            else None
+        ),
     )
 
 
+def week_terms(ts_epoch: np.ndarray) -> np.ndarray:
+    """sin and cos of each WEEK_HARMONICS cycle at the minute (n, 2 · harmonics)."""
+    phase = 2 * np.pi * (np.asarray(ts_epoch, np.float64) % WEEK_SECONDS) / WEEK_SECONDS
+    return np.column_stack([f(k * phase) for k in WEEK_HARMONICS for f in (np.sin, np.cos)])
+
+
+class HarRidge:
+    """RidgeCV of vol_t60 on the realised vol now, trailing vols and the hour of the week."""
+
+    def __init__(self, vol_columns: tuple[int, ...], alphas: tuple[float, ...] = RIDGE_ALPHAS):
+        self.vol_columns = vol_columns
+        self.alphas = alphas
+
+    def design(self, x_raw: np.ndarray, vol_now: np.ndarray, ts_epoch: np.ndarray) -> np.ndarray:
+        trailing = x_raw[:, list(self.vol_columns)].astype(np.float64)
+        return np.column_stack([vol_now, trailing, week_terms(ts_epoch)])
+
+    def fit(self, x_raw: np.ndarray, vol_now: np.ndarray, ts_epoch, vol: np.ndarray) -> HarRidge:
+        self.model_ = make_pipeline(StandardScaler(), RidgeCV(alphas=self.alphas)).fit(
+            self.design(x_raw, vol_now, ts_epoch), vol
+        )
+        return self
+
+    def predict(self, x_raw: np.ndarray, vol_now: np.ndarray, ts_epoch) -> np.ndarray:
+        return self.model_.predict(self.design(x_raw, vol_now, ts_epoch))
+
+
 class Baselines:
-    """Zero, persistence, majority class and ridge, fitted on the train period."""
+    """Zero, train mean, persistence, HAR and ridge, fitted on the train period."""
 
-    def __init__(self, persistence_column: int, n_classes: int) -> None:
+    def __init__(
+        self,
+        persistence_column: int,
+        har_columns: tuple[int, ...],
+        n_classes: int,
+        high_vol_code: int | None = None,
+    ) -> None:
         self.persistence_column = persistence_column
+        self.har_columns = har_columns
         self.n_classes = n_classes
+        self.high_vol_code = high_vol_code
 
-    def fit(self, x_scaled: np.ndarray, targets: Targets) -> Baselines:
+    def _vol_now(self, rows: PairRows) -> np.ndarray:
+        vol_now = np.full(len(rows), np.nan) if rows.vol_now is None else rows.vol_now
+        return np.where(np.isfinite(vol_now), vol_now, self.vol_mean_)
+
+    def fit(self, x_scaled: np.ndarray, rows: PairRows) -> Baselines:
+        targets = rows.targets
+        self.bqx_mean_ = float(np.mean(targets.bqx))
         self.vol_mean_ = float(np.mean(targets.vol))
         counts = np.bincount(targets.regime, minlength=self.n_classes)
         self.majority_class_ = int(np.argmax(counts))
+        self.prior_ = (counts + 1.0) / (counts.sum() + self.n_classes)  # add-one smoothed
+        self.har_ = HarRidge(self.har_columns).fit(
+            rows.x, self._vol_now(rows), rows.ts_epoch, targets.vol
+        )
         self.bqx_ridge_ = RidgeCV(alphas=RIDGE_ALPHAS).fit(x_scaled, targets.bqx)
         self.vol_ridge_ = RidgeCV(alphas=RIDGE_ALPHAS).fit(x_scaled, targets.vol)
         if len(np.unique(targets.regime)) > 1:
@@ -70,28 +155,35 @@ class Baselines:
             self.regime_ridge_ = None
         return self
 
-    def scores(
-        self, x_raw: np.ndarray, x_scaled: np.ndarray, targets: Targets
-    ) -> dict[str, ModelScores]:
-        n = len(targets)
+    def scores(self, x_scaled: np.ndarray, rows: PairRows) -> dict[str, ModelScores]:
+        targets, n = rows.targets, len(rows)
         majority = np.full(n, self.majority_class_)
         ridge_regime = (
             majority if self.regime_ridge_ is None else self.regime_ridge_.predict(x_scaled)
         )
+        code = self.high_vol_code
+        vol_now = self._vol_now(rows)
         return {
-            "zero": score(targets, np.zeros(n), np.full(n, self.vol_mean_), majority),
-            "persistence": score(
-                targets,
-                x_raw[:, self.persistence_column].astype(np.float64),
-                np.full(n, self.vol_mean_),
-                majority,
-            ),
             "ridge": score(
                 targets,
                 self.bqx_ridge_.predict(x_scaled),
                 self.vol_ridge_.predict(x_scaled),
                 ridge_regime,
+                high_vol_code=code,
             ),
+            "har": score(targets, vol=self.har_.predict(rows.x, vol_now, rows.ts_epoch)),
+            "persistence": score(
+                targets, rows.x[:, self.persistence_column].astype(np.float64), vol_now
+            ),
+            "train_mean": score(
+                targets,
+                np.full(n, self.bqx_mean_),
+                np.full(n, self.vol_mean_),
+                majority,
+                np.tile(self.prior_, (n, 1)),
+                code,
+            ),
+            "zero": score(targets, np.zeros(n)),
         }
 
     def majority_rate(self, targets: Targets) -> float:

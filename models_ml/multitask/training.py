@@ -3,7 +3,10 @@
 Reads top to bottom. For each pair: sample the train and validation periods (time-ordered
 samples from bqx.ml_periods, whose embargo is the longest window + the 60-minute horizon),
 fit the input scaler and the target scaler on the train rows, fit the multi-task net (early
-stopping on the validation bqx MAE, patience 10; learning rate halved after 5 flat epochs),
+stopping on the weighted total validation loss, patience 10, best weights restored; learning
+rate halved after 5 flat epochs; the best epoch of each head's own validation loss is
+recorded: until this change only the bqx MAE was watched, and the weights restored were often
+from before the vol head had learnt anything),
 fit the single-task net the same way, fit the baselines on the train rows, save the net.
 Only when every pair is trained is the test period read — once — to score every model.
 A per-pair sample budget keeps CPU time bounded (TensorFlow fits ~7,000 rows/s here).
@@ -36,7 +39,7 @@ from models_ml.multitask.data import (
     target_class_frequencies,
 )
 from models_ml.multitask.net import TASKS, NetConfig, TargetScaler, build_net, net_targets, predict
-from models_ml.multitask.scoring import Baselines, ModelScores, score
+from models_ml.multitask.scoring import HAR_FEATURES, Baselines, ModelScores, score
 
 log = logging.getLogger(__name__)
 
@@ -89,16 +92,16 @@ class MultitaskResult:
 
 
 def fit_net(keras, model, x, y, x_val, y_val, config: MultitaskConfig) -> dict[str, list[float]]:
-    """Fit with early stopping on the validation bqx MAE (best weights kept). History keys
-    are per task (`bqx_mae`, `val_regime_loss`, …) for one head as for three."""
+    """Fit with early stopping on the weighted total validation loss (best weights kept).
+    History keys are per task (`bqx_mae`, `val_regime_loss`, …) for one head as for three;
+    `val_loss` is the total."""
     single = len(model.outputs) == 1  # Keras names a lone output's metrics without prefix
-    monitor = "val_mae" if single else "val_bqx_mae"
     callbacks = [
         keras.callbacks.EarlyStopping(
-            monitor=monitor, mode="min", patience=config.patience, restore_best_weights=True
+            monitor="val_loss", mode="min", patience=config.patience, restore_best_weights=True
         ),
         keras.callbacks.ReduceLROnPlateau(
-            monitor=monitor, mode="min", factor=0.5, patience=config.lr_patience
+            monitor="val_loss", mode="min", factor=0.5, patience=config.lr_patience
         ),
     ]
     history = model.fit(
@@ -111,7 +114,10 @@ def fit_net(keras, model, x, y, x_val, y_val, config: MultitaskConfig) -> dict[s
         callbacks=callbacks,
         verbose=0,
     ).history
-    return {_task_key(k, single): [float(v) for v in values] for k, values in history.items()}
+    out = {_task_key(k, single): [float(v) for v in values] for k, values in history.items()}
+    if single:
+        out["val_loss"] = out["val_bqx_loss"]
+    return out
 
 
 def _task_key(key: str, single: bool) -> str:
@@ -145,9 +151,15 @@ def train_pair(
         )
         seconds[name] = time.perf_counter() - started
         nets[name] = model
-    baselines = Baselines(names.index(PERSISTENCE_FEATURE), len(classes)).fit(
-        x_train, train.targets
-    )
+        if "vol" in tasks:
+            # a direct call, not predict(): one predict function per pair retraces tf.function
+            net_vol = np.asarray(model(x_train, training=False)["vol"])
+            t_scaler = t_scaler.with_smearing(train.targets.vol, net_vol)
+    har_columns = tuple(names.index(name) for name in HAR_FEATURES)
+    high_vol = classes.index("high_vol") if "high_vol" in classes else None
+    baselines = Baselines(
+        names.index(PERSISTENCE_FEATURE), har_columns, len(classes), high_vol
+    ).fit(x_train, train)
     log.info("%s trained in %s", pair, {k: round(v, 1) for k, v in seconds.items()})
     return PairModel(pair, nets, x_scaler, t_scaler, baselines, histories, seconds)
 
@@ -158,8 +170,10 @@ def evaluate(model: PairModel, rows: PairRows) -> tuple[dict[str, ModelScores], 
     out: dict[str, ModelScores] = {}
     for name, net in model.nets.items():
         p = predict(net, x, model.target_scaler)
-        out[name] = score(rows.targets, p.bqx, p.vol, p.regime)
-    out |= model.baselines.scores(rows.x, x, rows.targets)
+        out[name] = score(
+            rows.targets, p.bqx, p.vol, p.regime, p.regime_proba, model.baselines.high_vol_code
+        )
+    out |= model.baselines.scores(x, rows)
     return out, model.baselines.majority_rate(rows.targets)
 
 
@@ -176,8 +190,9 @@ def train_multitask(
     require_inputs(conn)
     columns = input_columns(conn)
     names = input_names(columns)
-    if PERSISTENCE_FEATURE not in names:
-        raise BqxUserError(f"the feature matrix has no {PERSISTENCE_FEATURE} column")
+    missing = [c for c in (PERSISTENCE_FEATURE, *HAR_FEATURES) if c not in names]
+    if missing:
+        raise BqxUserError(f"the feature matrix has no {', '.join(missing)} column: rebuild it")
     classes = regime_classes(conn)
     keras = load_keras(config.seed)
 

@@ -137,19 +137,29 @@ def success_section(settings: Settings) -> str:
         ]
     )
     averages = multitask_averages(reports / "multitask_ablation.csv")
-    net, ridge = averages.get("multi_task", {}), averages.get("ridge", {})
-    for key, label, target, baseline in (
-        ("vol_r2", "vol_t60 R² (multi-task, mean over pairs)", "> 0.7", ridge.get("vol_r2")),
-        ("regime_accuracy", "regime_t60 accuracy (multi-task)", "> 0.70", net.get("majority_rate")),
+    net, har = averages.get("multi_task", {}), averages.get("har", {})
+    for key, label, target, baseline, baseline_name in (
+        (
+            "vol_r2",
+            "vol_t60 R² (multi-task, mean over pairs)",
+            "> 0.7",
+            har.get("vol_r2"),
+            "HAR ridge",
+        ),
+        (
+            "regime_accuracy",
+            "regime_t60 accuracy (multi-task)",
+            "> 0.70",
+            net.get("majority_rate"),
+            "majority class",
+        ),
     ):
         value = _number(net.get(key))
         base = _number(baseline)
         rows.append(
             [
                 label,
-                "–"
-                if base is None
-                else f"{base:.3f} ({'ridge' if key == 'vol_r2' else 'majority class'})",
+                "–" if base is None else f"{base:.3f} ({baseline_name})",
                 target,
                 f"{value:.3f}" if value is not None else "not measured: run `bqx train multitask`",
             ]

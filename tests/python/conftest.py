@@ -183,7 +183,7 @@ def built(make_settings, market, tmp_path_factory):
     assert run_dbt(settings, ["build"], scope=scope) == 0, "dbt build failed on truncated data"
     with conn, conn.cursor() as cur:
         cur.execute("drop schema if exists truncated cascade; create schema truncated")
-        for table in FEATURE_TABLES:
+        for table in [*FEATURE_TABLES, "regime_thresholds_fitted"]:
             cur.execute(f"create table truncated.{table} as select * from bqx.{table}")
     ingest_files(conn, [market])
     assert run_dbt(settings, ["build"], scope=scope) == 0, "dbt build failed on full data"

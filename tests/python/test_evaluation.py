@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
+from arch.bootstrap import CircularBlockBootstrap, IIDBootstrap
 from scipy.stats import spearmanr
 from sklearn.metrics import r2_score
 from typer.testing import CliRunner
@@ -134,6 +135,32 @@ def test_block_bootstrap_interval_contains_the_estimate_and_narrows_with_more_da
     for found in (small, large):
         assert found.low <= found.value <= found.high
     assert (large.high - large.low) < 0.5 * (small.high - small.low)
+
+
+def test_day_block_bootstrap_matches_arch():
+    """Same seed: the intervals are arch's percentile intervals of whole days drawn i.i.d.;
+    and with equal days, as wide as arch's circular block bootstrap with day-long blocks."""
+    rng = np.random.default_rng(5)
+    days, minutes = 80, 60
+    noise = rng.normal(size=days * minutes)
+    values = np.empty_like(noise)
+    values[0] = noise[0]
+    for t in range(1, len(noise)):  # strong intraday dependence
+        values[t] = 0.9 * values[t - 1] + noise[t]
+    blocks = np.repeat(np.arange(days), minutes)
+    ours = block_bootstrap(lambda rows: [values[rows].mean()], blocks, 500, seed=3)[0]
+
+    day_means = values.reshape(days, minutes).mean(axis=1)  # equal days: mean of day means
+    reference = IIDBootstrap(np.arange(days), seed=3).conf_int(
+        lambda picked: day_means[picked].mean(), reps=500, method="percentile"
+    )
+    assert (ours.low, ours.high) == pytest.approx((reference[0, 0], reference[1, 0]), rel=1e-9)
+
+    circular = CircularBlockBootstrap(minutes, values, seed=3).conf_int(
+        np.mean, reps=2000, method="percentile"
+    )
+    width = circular[1, 0] - circular[0, 0]
+    assert 0.75 * width < ours.high - ours.low < 1.25 * width
 
 
 def test_spread_config_overrides_defaults_and_rejects_bad_files(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -131,3 +132,61 @@ def test_a_market_of_three_pairs_still_fills_the_feature_matrix(make_settings, t
             assert correlations[column].abs().max() <= 1
         else:
             assert (correlations[column] == 0).all(), column
+
+
+def test_regime_thresholds_are_fitted_on_train_rows_only(built):
+    """The truncated build (bars cut at CUTOFF, days after the pinned train end) fitted the
+    same thresholds as the full build, bit for bit: no row after the train end enters them."""
+    _, conn = built
+    with conn.cursor() as cur:
+        cur.execute("select count(*) from bqx.regime_thresholds_fitted")
+        assert cur.fetchone()[0] == 28
+    cut, full = "truncated.regime_thresholds_fitted", "bqx.regime_thresholds_fitted"
+    assert differing_rows(conn, cut, full, "true") == differing_rows(conn, full, cut, "true") == 0
+
+
+def train_targets(conn) -> pd.DataFrame:
+    """ml_targets rows whose 60-minute horizon ends before the train end."""
+    return pd.read_sql(
+        "select t.pair, t.bqx_t60, t.vol_t60, t.regime_t60 from bqx.ml_targets as t "
+        "cross join (select end_utc from bqx.ml_periods where period = 'train') as p "
+        "where t.ts_utc + interval '60 minutes' < p.end_utc",
+        conn,
+    )
+
+
+def test_regime_thresholds_are_the_train_quantiles_of_the_seed_shares(built):
+    """Oracle: numpy's linear-interpolation quantiles of each pair's train targets, vol first,
+    then bqx among the rows that are not high_vol."""
+    _, conn = built
+    targets = train_targets(conn)
+    fitted = pd.read_sql("select * from bqx.regime_thresholds_fitted", conn).set_index("pair")
+    for pair, rows in targets.groupby("pair"):
+        high_vol = np.quantile(rows["vol_t60"], 0.95)
+        calm = rows.loc[~(rows["vol_t60"] > high_vol), "bqx_t60"]
+        expected = {
+            "high_vol_threshold": high_vol,
+            "strong_bull_threshold": np.quantile(calm, 1 - 0.10 / 0.95),
+            "bull_threshold": np.quantile(calm, 1 - 0.30 / 0.95),
+            "strong_bear_threshold": np.quantile(calm, 0.10 / 0.95),
+            "bear_threshold": np.quantile(calm, 0.30 / 0.95),
+        }
+        assert fitted.loc[pair, "train_rows"] == len(rows), pair
+        for column, value in expected.items():
+            expected_value = pytest.approx(value, rel=1e-9, abs=1e-12)
+            assert fitted.loc[pair, column] == expected_value, (pair, column)
+
+
+def test_train_class_shares_are_the_seed_shares(built):
+    """On the generated market every label exists and takes its target share of each pair's
+    train rows (seeds/regime_thresholds.csv), the majority class 35%, not 90%+."""
+    _, conn = built
+    targets = train_targets(conn)
+    seed = pd.read_csv(REPO / "seeds" / "regime_thresholds.csv")
+    spec = seed.set_index("regime")["target_share"]
+    assert spec.sum() == pytest.approx(1.0)
+    shares = targets.groupby("pair")["regime_t60"].value_counts(normalize=True)
+    shares = shares.unstack(fill_value=0)
+    assert set(shares.columns) == set(spec.index)
+    deviation = (shares[spec.index] - spec).abs()
+    assert deviation.max().max() < 0.005, deviation.max()

@@ -6,9 +6,27 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy.stats import pearsonr
-from sklearn.metrics import accuracy_score, mean_absolute_error, r2_score
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    f1_score,
+    mean_absolute_error,
+    r2_score,
+    recall_score,
+)
+from sklearn.metrics import log_loss as sklearn_log_loss
 
-from bqx.metrics import accuracy, directional_accuracy, mae, pearson, r2
+from bqx.metrics import (
+    accuracy,
+    balanced_accuracy,
+    directional_accuracy,
+    log_loss,
+    macro_f1,
+    mae,
+    pearson,
+    r2,
+    recall,
+)
 
 
 def test_zero_prediction_is_a_miss_not_nan():
@@ -62,3 +80,21 @@ def test_online_scores_use_the_same_definition():
     assert result.n == 4
     assert result.directional_accuracy == directional_accuracy(y, p) == pytest.approx(1 / 3)
     assert result.mae == pytest.approx(mae(y, p))
+
+
+def test_class_metrics_match_scikit_learn():
+    rng = np.random.default_rng(8)
+    y = rng.choice(6, size=500, p=[0.05, 0.1, 0.2, 0.1, 0.2, 0.35])
+    pred = np.where(rng.random(500) < 0.4, y, rng.choice(5, size=500))  # never predicts 5
+    assert balanced_accuracy(y, pred) == pytest.approx(balanced_accuracy_score(y, pred))
+    assert macro_f1(y, pred) == pytest.approx(f1_score(y, pred, average="macro"))
+    assert recall(y, pred, 0) == pytest.approx(recall_score(y, pred, labels=[0], average="macro"))
+    proba = rng.dirichlet(np.ones(6), size=500)
+    assert log_loss(y, proba) == pytest.approx(sklearn_log_loss(y, proba, labels=range(6)))
+
+
+def test_a_majority_guess_scores_one_over_the_classes_in_balanced_accuracy():
+    y = np.array([0, 1, 1, 2, 2, 2])
+    assert balanced_accuracy(y, np.full(6, 2)) == pytest.approx(1 / 3)
+    assert np.isnan(recall(y, np.full(6, 2), 5))
+    assert np.isnan(balanced_accuracy(np.array([]), np.array([])))

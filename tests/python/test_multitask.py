@@ -13,6 +13,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import pandas as pd
 import pytest
 from psycopg2 import sql
 from sklearn.metrics import r2_score
@@ -34,7 +35,7 @@ from models_ml.multitask.data import (
     regime_classes,
     sample_rows,
 )
-from models_ml.multitask.net import predict
+from models_ml.multitask.net import TargetScaler, predict
 from models_ml.multitask.predictions import PredictConfig, predict_multitask
 from models_ml.multitask.report import MODELS
 from models_ml.multitask.training import MultitaskConfig, train_multitask
@@ -103,6 +104,26 @@ def test_manifest_lists_inputs_classes_split_and_each_pair(trained):
         assert artifacts.model(pair).exists() and entry["model"] == artifacts.model(pair).name
         assert entry["rows"]["train"] == TINY.sample_rows
         assert set(entry["test"]) == set(MODELS)
+        # early stopping watched the weighted total loss; each head's best epoch is recorded
+        best = entry["best_epoch"]
+        assert set(best["multi_task"]) == {"total", "bqx", "vol", "regime"}
+        assert set(best["single_task"]) == {"total", "bqx"}
+        for net, epochs in best.items():
+            assert all(1 <= e <= entry["epochs_run"][net] for e in epochs.values()), net
+
+
+def test_vol_head_learns_log_vol_and_maps_back_to_a_mean():
+    rng = np.random.default_rng(4)
+    vol = np.exp(rng.normal(-3, 0.6, size=5000))
+    scaler = TargetScaler.fit(np.zeros(5000), vol)
+    z = scaler.to_net("vol", vol)
+    assert abs(float(z.mean())) < 1e-5 and float(z.std()) == pytest.approx(1.0, rel=1e-4)
+    np.testing.assert_allclose(scaler.from_net("vol", z), vol, rtol=1e-5)
+    # a net that predicts the mean log vol: smearing turns exp(mean log) (the median) into
+    # the mean of vol, exp(mu + sigma^2 / 2) for a log-normal
+    smeared = scaler.with_smearing(vol, np.zeros(5000))
+    assert smeared.from_net("vol", np.zeros(1))[0] == pytest.approx(vol.mean(), rel=1e-9)
+    assert smeared.vol_smearing == pytest.approx(np.exp(0.6**2 / 2), rel=0.05)
 
 
 def test_scaler_is_fitted_on_the_pairs_train_rows(trained):
@@ -127,18 +148,28 @@ def test_ablation_table_has_finite_scores_for_every_model_and_pair(trained):
     assert {(r["pair"], r["model"]) for r in rows} == {
         (pair, model) for pair in (*PAIRS_UNDER_TEST, "average") for model in MODELS
     }
+    bqx, vol = ["bqx_mae", "bqx_r2", "bqx_directional"], ["vol_r2", "vol_mae"]
+    regime = ["regime_accuracy", "regime_balanced_accuracy", "regime_macro_f1"]
+    proba = ["regime_log_loss"]
+    heads = {
+        "multi_task": bqx + vol + regime + proba,
+        "single_task": bqx,
+        "ridge": bqx + vol + regime,
+        "har": vol,
+        "persistence": bqx + vol,
+        "train_mean": bqx + vol + regime + proba,
+        "zero": bqx,
+    }
+    assert set(heads) == set(MODELS)
     for row in rows:
-        metrics = ["bqx_mae", "bqx_r2", "bqx_directional", "majority_rate"]
-        if row["model"] != "single_task":
-            metrics += ["vol_r2", "regime_accuracy"]
-        for metric in metrics:
-            assert math.isfinite(float(row[metric])), (row["pair"], row["model"], metric)
+        for metric in [*bqx, *vol, *regime, *proba]:
+            if metric in heads[row["model"]]:
+                assert math.isfinite(float(row[metric])), (row["pair"], row["model"], metric)
+            else:  # the model has no such head
+                assert row[metric] == "", (row["pair"], row["model"], metric)
+        assert math.isfinite(float(row["majority_rate"]))
         if row["model"] == "zero" and row["pair"] != "average":
             assert float(row["bqx_directional"]) == 0.0
-    # the single-task net has no vol or regime head
-    assert all(
-        r["vol_r2"] == r["regime_accuracy"] == "" for r in rows if r["model"] == "single_task"
-    )
     for name in ("multitask.html", "multitask.md", "multitask_curves.png", "multitask_pairs.png"):
         assert (reports / name).stat().st_size > 500, name
     assert "6 softmax units" in (reports / "multitask.md").read_text()
@@ -183,6 +214,33 @@ def test_changing_future_targets_leaves_inputs_unchanged(trained):
     np.testing.assert_array_equal(before.x, after.x)
     assert not np.allclose(before.targets.bqx[late], after.targets.bqx[late])
     np.testing.assert_array_equal(before.targets.bqx[~late], after.targets.bqx[~late])
+    # the realised vol now reads the target one horizon back: known at t
+    known = before.ts_epoch <= cutoff.timestamp() + 3600
+    np.testing.assert_array_equal(before.vol_now[known], after.vol_now[known])
+    assert not np.allclose(before.vol_now[~known], after.vol_now[~known])
+
+
+def test_vol_now_is_the_std_of_bqx_60_over_the_last_hour(trained):
+    """Oracle: pandas' rolling sample std of bqx_60 over 60 contiguous grid minutes ending at
+    t, from bqx.int_m1_series; the persistence forecast of vol_t60 is this value."""
+    _, conn, _ = trained
+    pair = PAIRS_UNDER_TEST[0]
+    start, end = datetime(2024, 2, 1, tzinfo=UTC), datetime(2024, 2, 3, tzinfo=UTC)
+    rows = read_rows(conn, input_columns(conn), pair, start, end, with_targets=True)
+    series = pd.read_sql(
+        "select ts_utc, bqx_60 from bqx.int_m1_series where pair = %s and bqx_60 is not null "
+        "and ts_utc < %s order by ts_utc",
+        conn,
+        params=(pair, end),
+    )
+    conn.rollback()
+    epoch = series["ts_utc"].map(lambda t: int(t.timestamp())).to_numpy()
+    std = series["bqx_60"].rolling(60).std().to_numpy()
+    contiguous = np.r_[np.zeros(59, bool), epoch[59:] - epoch[:-59] == 59 * 60]
+    oracle = dict(zip(epoch[contiguous], std[contiguous], strict=True))
+    assert len(rows) > 500 and np.isfinite(rows.vol_now).all()
+    expected = np.array([oracle[t] for t in rows.ts_epoch])
+    np.testing.assert_allclose(rows.vol_now, expected, rtol=1e-6, atol=1e-9)
 
 
 def test_inputs_at_or_before_t_ignore_bars_after_t(trained):
