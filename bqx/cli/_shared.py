@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import statistics
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -129,6 +130,22 @@ def value_table(title: str, rows: list[tuple[str, str]]) -> Table:
     for name, value in rows:
         table.add_row(name, value)
     return table
+
+
+def pace_rows(result, latency: str, seconds: list[float], high: float) -> list[tuple[str, str]]:
+    """The time, minutes/s and latency rows of a minute-by-minute run (feed, replay); the
+    latency row ('<latency> p50 / p<high>') only when there were steps."""
+    rows = [("time", f"{result.seconds:.1f} s"), ("minutes/s", f"{result.minutes_per_second:,.1f}")]
+    if seconds:
+        rows.append((f"{latency} p50 / p{round(high * 100)}", latency_ms(seconds, high)))
+    return rows
+
+
+def latency_ms(seconds: list[float], high: float) -> str:
+    """'p50 / p<high> ms' of durations in seconds (the median, and the nearest-rank quantile)."""
+    ordered = sorted(seconds)
+    top = ordered[min(len(ordered) - 1, int(high * len(ordered)))]
+    return f"{statistics.median(ordered) * 1e3:.1f} / {top * 1e3:.1f} ms"
 
 
 def verdict(passed: bool) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,7 +10,15 @@ from typing import Annotated
 import typer
 
 from bqx import db
-from bqx.cli._shared import PairsOption, console, parse_date, progress, user_errors, value_table
+from bqx.cli._shared import (
+    PairsOption,
+    console,
+    pace_rows,
+    parse_date,
+    progress,
+    user_errors,
+    value_table,
+)
 from bqx.config import Settings
 from bqx.errors import BqxUserError
 
@@ -85,22 +92,12 @@ def feed(
         finally:
             conn.close()
     result.rejected = rejected
-    commits = sorted(result.commit_seconds)
     rows = [
         ("minutes", f"{result.minutes:,}"),
         ("first / last minute", f"{result.first:%Y-%m-%d %H:%M} / {result.last:%Y-%m-%d %H:%M}"),
         ("bars inserted", f"{result.bars:,}"),
         ("already present (left as they were)", f"{result.duplicates:,}"),
         ("lines refused (raw.m1_bars_rejected)", f"{result.rejected:,}"),
-        ("time", f"{result.seconds:.1f} s"),
-        ("minutes/s", f"{result.minutes_per_second:,.1f}"),
+        *pace_rows(result, "commit per minute", result.commit_seconds, 0.99),
     ]
-    if commits:
-        p99 = commits[min(len(commits) - 1, int(0.99 * len(commits)))]
-        rows.append(
-            (
-                "commit per minute p50 / p99",
-                f"{statistics.median(commits) * 1e3:.1f} / {p99 * 1e3:.1f} ms",
-            )
-        )
     console.print(value_table(f"feed ({len(set(bars['pair']))} pairs, speed {speed:g})", rows))

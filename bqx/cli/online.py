@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
@@ -15,6 +14,7 @@ from bqx.cli._shared import (
     console,
     count_option,
     grid,
+    pace_rows,
     parse_date,
     progress,
     stage_bars,
@@ -117,20 +117,14 @@ def replay(
 
 
 def _print_replay(result, scores, config, n_features: int) -> None:
-    steps = sorted(result.step_seconds)
     summary = [
         ("minutes replayed", f"{result.minutes:,}"),
         ("predictions stored", f"{result.predicted:,}"),
         ("outcomes learned", f"{result.learned:,}"),
         ("checkpoints", f"{result.checkpoints:,}"),
         ("drift events", f"{len(result.drift_events):,}"),
-        ("time", f"{result.seconds:.1f} s"),
-        ("minutes/s", f"{result.minutes_per_second:,.1f}"),
+        *pace_rows(result, "step", result.step_seconds, 0.95),
     ]
-    if steps:
-        p95 = steps[min(len(steps) - 1, int(0.95 * len(steps)))]
-        p50 = statistics.median(steps)
-        summary.append(("step p50 / p95", f"{p50 * 1e3:.1f} / {p95 * 1e3:.1f} ms"))
     table = value_table(
         f"online replay ({len(config.pairs)} pairs, {n_features} features)", summary
     )

@@ -68,6 +68,13 @@ class IngestResult:
     rows_duplicate: int
     rejected_by_reason: Counter = field(default_factory=Counter)
 
+    def counts(self) -> str:
+        """The counts of a log line: read, loaded, duplicates, rejected."""
+        return (
+            f"read {self.rows_read}, loaded {self.rows_loaded}, "
+            f"duplicates {self.rows_duplicate}, rejected {self.rows_rejected}"
+        )
+
     @property
     def rows_rejected(self) -> int:
         return sum(self.rejected_by_reason.values())
@@ -262,14 +269,7 @@ def ingest_file(
     with conn:  # commit on success, roll back the whole file on any error or interrupt
         ensure_raw_schema(conn)
         result = load_bar_file(conn, bar_file)
-    log.info(
-        "%s: read %d, loaded %d, duplicates %d, rejected %d",
-        result.source,
-        result.rows_read,
-        result.rows_loaded,
-        result.rows_duplicate,
-        result.rows_rejected,
-    )
+    log.info("%s: %s", result.source, result.counts())
     return result
 
 

@@ -170,14 +170,7 @@ def ingest_file_to_parquet(
         rows_duplicate=parsed.duplicates_in_file + duplicates,
         rejected_by_reason=Counter(quarantine["reason"]),
     )
-    log.info(
-        "%s → parquet: read %d, new %d, duplicates %d, rejected %d",
-        result.source,
-        result.rows_read,
-        result.rows_loaded,
-        result.rows_duplicate,
-        result.rows_rejected,
-    )
+    log.info("%s → parquet: %s", result.source, result.counts())
     return result
 
 

@@ -1,6 +1,24 @@
 {#- The 60-minute targets, shared word for word by ml_targets and regime_thresholds_fitted so
     the thresholds are fitted on exactly the values they classify. -#}
 
+{% macro horizon_series_cte(conditions) -%}
+    {#- CTE `series`: pair, ts_utc, segment_start_utc and bqx_60 of int_m1_series where
+        every SQL condition of `conditions` holds and bqx_60 is known -#}
+series as (
+    select
+        pair,
+        ts_utc,
+        segment_start_utc,
+        bqx_60
+    from {{ ref('int_m1_series') }}
+    where
+        {%- for condition in conditions %}
+        {{ condition }} and
+        {%- endfor %}
+        bqx_60 is not null
+)
+{%- endmacro %}
+
 {% macro horizon_target_ctes(partition_by) -%}
     {#- CTEs `running`, `trailing_std` and `ahead` over CTE `series` (pair, ts_utc,
         segment_start_utc, bqx_60): `ahead` holds pair, ts_utc, target_ts_utc, bqx_t60 and

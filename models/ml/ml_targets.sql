@@ -10,18 +10,7 @@
 {%- set h = target_horizon_minutes() %}
 {%- set partition = 'pair, segment_start_utc' %}
 
-with series as (
-    select
-        pair,
-        ts_utc,
-        segment_start_utc,
-        bqx_60
-    from {{ ref('int_m1_series') }}
-    where
-        {{ ts_in_scope('ts_utc', halo_after_minutes=h + 1) }}
-        and {{ pair_in_scope('pair') }}
-        and bqx_60 is not null
-),
+with {{ horizon_series_cte([ts_in_scope('ts_utc', halo_after_minutes=h + 1), pair_in_scope('pair')]) }},
 
 {{ horizon_target_ctes(partition) }},
 

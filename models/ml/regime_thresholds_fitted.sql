@@ -17,18 +17,7 @@
 {%- set blocks = rules | map(attribute='block') | unique | list %}
 {%- set target_column = {'vol': 'vol_t60', 'bqx': 'bqx_t60'} %}
 
-with series as (
-    select
-        pair,
-        ts_utc,
-        segment_start_utc,
-        bqx_60
-    from {{ ref('int_m1_series') }}
-    where
-        ts_utc >= {{ train.start }}
-        and ts_utc < {{ train.end }}
-        and bqx_60 is not null
-),
+with {{ horizon_series_cte(['ts_utc >= ' ~ train.start, 'ts_utc < ' ~ train.end]) }},
 
 {{ horizon_target_ctes(partition) }},
 

@@ -16,58 +16,48 @@ from sklearn.metrics import (
 )
 from sklearn.metrics import log_loss as sklearn_log_loss
 
-from bqx.metrics import (
-    accuracy,
-    balanced_accuracy,
-    directional_accuracy,
-    log_loss,
-    macro_f1,
-    mae,
-    pearson,
-    r2,
-    recall,
-)
+from bqx import metrics
 
 
 def test_zero_prediction_is_a_miss_not_nan():
     y = np.array([0.5, -0.2, 0.1, -0.3])
-    assert directional_accuracy(y, np.zeros_like(y)) == 0.0
+    assert metrics.directional_accuracy(y, np.zeros_like(y)) == 0.0
 
 
 def test_ties_in_the_outcome_are_left_out():
     y = np.array([0.0, 0.0, 1.0, -1.0])
     pred = np.array([1.0, -1.0, 2.0, 3.0])  # rows 0-1 tie (y = 0): neither hit nor miss
-    assert directional_accuracy(y, pred) == 0.5
+    assert metrics.directional_accuracy(y, pred) == 0.5
 
 
 def test_nothing_moved_is_nan():
-    assert np.isnan(directional_accuracy(np.zeros(5), np.ones(5)))
-    assert np.isnan(directional_accuracy(np.array([]), np.array([])))
+    assert np.isnan(metrics.directional_accuracy(np.zeros(5), np.ones(5)))
+    assert np.isnan(metrics.directional_accuracy(np.array([]), np.array([])))
 
 
 def test_mixed_zero_predictions_count_against_the_model():
     y = np.array([1.0, 1.0, -1.0, -1.0])
     pred = np.array([1.0, 0.0, -1.0, 0.0])
-    assert directional_accuracy(y, pred) == 0.5
+    assert metrics.directional_accuracy(y, pred) == 0.5
 
 
 def test_values_match_scikit_learn_and_scipy():
     rng = np.random.default_rng(3)
     y = rng.normal(size=300)
     pred = 0.5 * y + rng.normal(size=300)
-    assert mae(y, pred) == pytest.approx(mean_absolute_error(y, pred))
-    assert r2(y, pred) == pytest.approx(r2_score(y, pred))
-    assert pearson(y, pred) == pytest.approx(pearsonr(y, pred).statistic)
+    assert metrics.mae(y, pred) == pytest.approx(mean_absolute_error(y, pred))
+    assert metrics.r2(y, pred) == pytest.approx(r2_score(y, pred))
+    assert metrics.pearson(y, pred) == pytest.approx(pearsonr(y, pred).statistic)
     labels = rng.integers(0, 3, 50)
     guess = rng.integers(0, 3, 50)
-    assert accuracy(labels, guess) == pytest.approx(accuracy_score(labels, guess))
+    assert metrics.accuracy(labels, guess) == pytest.approx(accuracy_score(labels, guess))
 
 
 def test_degenerate_inputs_are_nan_not_errors():
-    assert np.isnan(r2(np.ones(10), np.arange(10.0)))
-    assert np.isnan(pearson(np.ones(10), np.arange(10.0)))
-    assert np.isnan(mae(np.array([]), np.array([])))
-    assert np.isnan(accuracy(np.array([]), np.array([])))
+    assert np.isnan(metrics.r2(np.ones(10), np.arange(10.0)))
+    assert np.isnan(metrics.pearson(np.ones(10), np.arange(10.0)))
+    assert np.isnan(metrics.mae(np.array([]), np.array([])))
+    assert np.isnan(metrics.accuracy(np.array([]), np.array([])))
 
 
 def test_online_scores_use_the_same_definition():
@@ -78,23 +68,25 @@ def test_online_scores_use_the_same_definition():
     y = np.array([r for _, r in rows])
     p = np.array([q for q, _ in rows])
     assert result.n == 4
-    assert result.directional_accuracy == directional_accuracy(y, p) == pytest.approx(1 / 3)
-    assert result.mae == pytest.approx(mae(y, p))
+    assert result.directional_accuracy == metrics.directional_accuracy(y, p) == pytest.approx(1 / 3)
+    assert result.mae == pytest.approx(metrics.mae(y, p))
 
 
 def test_class_metrics_match_scikit_learn():
     rng = np.random.default_rng(8)
     y = rng.choice(6, size=500, p=[0.05, 0.1, 0.2, 0.1, 0.2, 0.35])
     pred = np.where(rng.random(500) < 0.4, y, rng.choice(5, size=500))  # never predicts 5
-    assert balanced_accuracy(y, pred) == pytest.approx(balanced_accuracy_score(y, pred))
-    assert macro_f1(y, pred) == pytest.approx(f1_score(y, pred, average="macro"))
-    assert recall(y, pred, 0) == pytest.approx(recall_score(y, pred, labels=[0], average="macro"))
+    assert metrics.balanced_accuracy(y, pred) == pytest.approx(balanced_accuracy_score(y, pred))
+    assert metrics.macro_f1(y, pred) == pytest.approx(f1_score(y, pred, average="macro"))
+    assert metrics.recall(y, pred, 0) == pytest.approx(
+        recall_score(y, pred, labels=[0], average="macro")
+    )
     proba = rng.dirichlet(np.ones(6), size=500)
-    assert log_loss(y, proba) == pytest.approx(sklearn_log_loss(y, proba, labels=range(6)))
+    assert metrics.log_loss(y, proba) == pytest.approx(sklearn_log_loss(y, proba, labels=range(6)))
 
 
 def test_a_majority_guess_scores_one_over_the_classes_in_balanced_accuracy():
     y = np.array([0, 1, 1, 2, 2, 2])
-    assert balanced_accuracy(y, np.full(6, 2)) == pytest.approx(1 / 3)
-    assert np.isnan(recall(y, np.full(6, 2), 5))
-    assert np.isnan(balanced_accuracy(np.array([]), np.array([])))
+    assert metrics.balanced_accuracy(y, np.full(6, 2)) == pytest.approx(1 / 3)
+    assert np.isnan(metrics.recall(y, np.full(6, 2), 5))
+    assert np.isnan(metrics.balanced_accuracy(np.array([]), np.array([])))
