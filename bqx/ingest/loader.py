@@ -24,11 +24,12 @@ How, and why (one real 2017 pair file, 371,635 bars, this 2-core machine; bench/
 - Parsing overlaps the COPY: the next chunk is parsed in a worker thread (pyarrow, numpy and
   zlib mostly run without the GIL) while the current one is copied. This process spends
   0.33 s of CPU per pair file; the rest of the wall time is PostgreSQL's.
-Measured by bench/ingest.py (bench/results.md, 2026-11-30, 1-minute load 4.8-5.6 from other
-jobs on the 2 cores; a bare COPY of the file's CSV into an unindexed table 0.80 s): generic
-CSV 1.65 s (225,000 rows/s, 2.06× the bare COPY), HistData zip 1.53 s (243,000 rows/s,
-1.91×), all 28 files 45.4 s (229,000 rows/s, 1.85× their bare COPY, 24.5 s). Before: 65,000
-rows/s for one pair file, 20.7× a bare COPY, the Python validation the cost.
+Measured by bench/ingest.py (bench/results.md, 2026-11-30, 1-minute load 1.8-2.5; a bare
+COPY of the file's CSV into an unindexed table 0.37 s): generic CSV 0.82 s (450,000 rows/s,
+2.22× the bare COPY), HistData zip 0.93 s (401,000 rows/s, 2.50×), all 28 files 21.2 s
+(489,000 rows/s, 1.40× their bare COPY, 15.2 s). At load 5 every time about doubles, the
+ratios hold (225,000 rows/s, 2.06×; 28 files 45.4 s). Before: 65,000 rows/s for one pair
+file, 20.7× a bare COPY, the Python validation the cost.
 """
 
 from __future__ import annotations
