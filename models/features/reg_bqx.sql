@@ -5,7 +5,7 @@
 -- block-rebased running sums of the first part are exact in float8 (every sum stays on the
 -- grid and below 2^53 of its steps while |bqx| < 30 %), and the second part is too small for
 -- its rounding to matter
--- (macros/quadratic_regression.sql). Rows appear once bqx_60 has been defined for 630 minutes.
+-- (macros/rolling/quadratic_regression.sql). Rows appear once bqx_60 has been defined for 630 minutes.
 {%- set partition = 'pair, segment_start_utc' %}
 {%- set longest = reg_windows() | max %}
 {%- set grid = 4096 %}

@@ -2,7 +2,7 @@
 
 -- Rolling quadratic regression of the rate index over the last W minutes (DESIGN.md).
 -- The rate index is index_scale × price_units, so the fit runs on the integer price and is
--- scaled afterwards. Running sums restart per block (macros/blocks.sql) and stay integers
+-- scaled afterwards. Running sums restart per block (macros/rolling/blocks.sql) and stay integers
 -- below 2^53 while price_units < 2.7e6 (every pair of seeds/pairs.csv by far), so float8
 -- holds them exactly; the total sum of squares, up to ~1.6e16, is taken in bigint.
 {%- set partition = 'pair, segment_start_utc' %}
