@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
@@ -97,12 +98,17 @@ SPARK_SESSION_TARGET = "spark"  # dbt-spark `method: session`, Spark inside the 
 SPARK_LOG_CONFIG = Path(__file__).with_name("spark_log4j2.properties")
 
 
-def project_var(name: str):
-    """A var declared in dbt_project.yml: numbers that the SQL and Python must share (the
-    lead-lag significance level and lag cap) are written there once."""
+@functools.cache
+def _project_vars() -> dict:
     import yaml  # PyYAML, a dbt dependency
 
-    declared = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text()).get("vars", {})
+    return yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text()).get("vars", {})
+
+
+def project_var(name: str):
+    """A var declared in dbt_project.yml: numbers that the SQL and Python must share (the
+    lead-lag significance level and lag cap) are written there once (and read once)."""
+    declared = _project_vars()
     if name not in declared:
         raise KeyError(f"dbt_project.yml declares no var {name!r}")
     return declared[name]

@@ -63,10 +63,10 @@ def accuracy(y: np.ndarray, pred: np.ndarray) -> float:
 def balanced_accuracy(y: np.ndarray, pred: np.ndarray) -> float:
     """Mean recall over the classes present in y (a majority-class guess scores
     1/classes); NaN for no rows."""
-    y, pred = np.asarray(y), np.asarray(pred)
+    y = np.asarray(y)
     if not len(y):
         return float("nan")
-    return float(np.mean([np.mean(pred[y == c] == c) for c in np.unique(y)]))
+    return float(np.mean([recall(y, pred, c) for c in np.unique(y)]))
 
 
 def recall(y: np.ndarray, pred: np.ndarray, label: int) -> float:
