@@ -43,7 +43,7 @@ demo: setup
 	$(BQX) train multitask --sample-rows 3000 --validation-rows 1000 --test-rows 2000 --epochs 10
 	$(BQX) predict multitask
 	$(BQX) online replay --pairs EURUSD,GBPUSD --from 2024-01-16 --to 2024-01-17 --fresh
-	$(BQX) evaluate --folds 3 --train-rows 10000 --bootstrap 100
+	$(BQX) evaluate --folds 3 --train-rows 10000 --bootstrap 100 --stages base,cross_pair,embeddings,multitask
 	$(BQX) report
 	@echo
 	@echo "database:      $$($(BQX) db url)"

@@ -22,7 +22,11 @@ from bench import common
 
 BENCH_DIR = Path(__file__).resolve().parent
 SKIP = {"__init__", "common", "run_all"}
-OPT_IN = {"full_year", "online_real"}  # too long for every `make bench`: run them by name
+OPT_IN = {
+    "full_year",
+    "online_real",
+    "real_2017",
+}  # too long for every `make bench`: run them by name
 
 
 def benchmarks(selected: list[str]) -> list[str]:

@@ -1,9 +1,10 @@
 """Every metric of the project, defined once: the walk-forward evaluation, the multi-task
 report, the online learner's scores and the dashboard all call these functions.
 
-Forecast metrics compare a prediction with its realized value: MAE, R² (1 − SSE/SST about the
+Forecast metrics compare a prediction with its realized value: MAE, MSE, R² (1 − SSE/SST about the
 realized mean; NaN when the realized values are constant), directional accuracy and the
-information coefficient (Spearman rank correlation). Directional accuracy, the one the first
+information coefficient (Spearman rank correlation; across pairs, its mean and ICIR =
+mean / sd of the pairs' ICs). Directional accuracy, the one the first
 wave wrote four ways: the share of rows with a non-zero outcome whose sign the prediction got.
 Rows whose outcome is exactly 0 (a tie) are left out; a prediction of exactly 0 takes no side
 and counts as a miss, so the zero baseline scores 0.0 (never NaN) wherever something moved.
@@ -27,6 +28,13 @@ def mae(y: np.ndarray, pred: np.ndarray) -> float:
     """Mean absolute error (NaN for no rows)."""
     y, pred = np.asarray(y, np.float64), np.asarray(pred, np.float64)
     return float(np.mean(np.abs(pred - y))) if len(y) else float("nan")
+
+
+def mse(y: np.ndarray, pred: np.ndarray) -> float:
+    """Mean squared error (NaN for no rows): the loss the scoreboard's paired differences use
+    for bqx_t60 and vol_t60."""
+    y, pred = np.asarray(y, np.float64), np.asarray(pred, np.float64)
+    return float(np.mean((pred - y) ** 2)) if len(y) else float("nan")
 
 
 def rmse(y: np.ndarray, pred: np.ndarray) -> float:
@@ -90,15 +98,17 @@ def macro_f1(y: np.ndarray, pred: np.ndarray) -> float:
     return float(np.mean(scores))
 
 
-def log_loss(y: np.ndarray, proba: np.ndarray, eps: float = 1e-15) -> float:
-    """Mean −log of the probability given to the realized class (rows of `proba` are the
-    class probabilities, indexed by class code; clipped to [eps, 1]); NaN for no rows."""
+def log_losses(y: np.ndarray, proba: np.ndarray, eps: float = 1e-15) -> np.ndarray:
+    """Per row, −log of the probability given to the realized class (rows of `proba` are the
+    class probabilities, indexed by class code; clipped to [eps, 1])."""
     y = np.asarray(y, np.int64)
     proba = np.asarray(proba, np.float64)
-    if not len(y):
-        return float("nan")
-    picked = np.clip(proba[np.arange(len(y)), y], eps, 1.0)
-    return float(-np.mean(np.log(picked)))
+    return -np.log(np.clip(proba[np.arange(len(y)), y], eps, 1.0))
+
+
+def log_loss(y: np.ndarray, proba: np.ndarray, eps: float = 1e-15) -> float:
+    """Mean of log_losses (NaN for no rows)."""
+    return float(np.mean(log_losses(y, proba, eps))) if len(np.asarray(y)) else float("nan")
 
 
 def ranks(values: np.ndarray) -> np.ndarray:
@@ -126,7 +136,21 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def information_coefficient(y: np.ndarray, pred: np.ndarray) -> float:
+    """Spearman rank correlation of forecast and outcome (the IC; NaN for a constant side)."""
     return pearson(ranks(y), ranks(pred))
+
+
+def ic_summary(ics: np.ndarray) -> tuple[float, float]:
+    """(mean IC, ICIR) over units (the pairs): ICIR = mean / standard deviation (ddof 1) of
+    their ICs, the consistency of the signal across pairs; NaN ICs are left out, and the ICIR
+    is NaN for fewer than two ICs or no spread."""
+    ics = np.asarray(ics, np.float64)
+    ics = ics[np.isfinite(ics)]
+    if not len(ics):
+        return float("nan"), float("nan")
+    mean = float(np.mean(ics))
+    sd = float(np.std(ics, ddof=1)) if len(ics) > 1 else 0.0
+    return mean, (mean / sd if sd > 0 else float("nan"))
 
 
 def trade_pnl(pred: np.ndarray, log_return: np.ndarray, cost: np.ndarray) -> np.ndarray:

@@ -19,8 +19,6 @@ from bqx.cli._shared import (
 )
 from bqx.config import Settings
 
-HEADLINE = ("r2", "directional_accuracy", "ic", "sharpe", "hit_rate", "max_drawdown")
-
 
 @user_errors
 def evaluate(
@@ -32,11 +30,25 @@ def evaluate(
         typer.Option(help="CSV `pair,spread_pips` overriding the default spreads."),
     ] = None,
     bootstrap: count_option("Block-bootstrap resamples (0: none; default 200).") = None,
+    stages: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated stages on the scoreboard besides the baselines, e.g. "
+            "base,cross_pair,embeddings,multitask (default: every stage with predictions; "
+            "all are scored on their common rows, so a short online replay narrows them)."
+        ),
+    ] = None,
     seed: SeedOption = None,
 ):
-    """Walk-forward ablation of every stage and baselines → bqx.evaluation_results, reports/."""
+    """Walk-forward scoreboard of every stage and baseline for bqx_t60, vol_t60 and regime_t60
+    on common rows, with paired intervals → bqx.evaluation_results, reports/."""
     from bqx.pairs import parse_pairs
-    from models_ml.evaluation.store import pooled, write_reports, write_table
+    from models_ml.evaluation.store import (
+        scoreboard_tables,
+        summary_of,
+        write_reports,
+        write_table,
+    )
     from models_ml.evaluation.trading_costs import load_spreads
     from models_ml.evaluation.walk_forward import EvaluationConfig
     from models_ml.evaluation.walk_forward import evaluate as run_evaluation
@@ -49,22 +61,21 @@ def evaluate(
         spreads=load_spreads(spread_config),
         bootstrap_resamples=bootstrap,
         seed=seed,
+        stages=tuple(s.strip() for s in stages.split(",") if s.strip()) if stages else None,
     )
     with database_step() as (settings, conn, on_step):
         result = run_evaluation(conn, config, on_step)
         stored = write_table(conn, result)
     paths = write_reports(result, settings.reports_dir)
-    table = Table(
-        title=f"walk-forward, pooled over {len(result.pairs)} pairs × {config.folds} folds"
-    )
-    table.add_column("stage / model")
-    for name in HEADLINE:
-        table.add_column(name, justify="right")
-    scores = pooled(result.rows)
-    for name, metrics in scores.items():
-        values = [metrics.get(m, {}).get("value") for m in HEADLINE]
-        table.add_row(name, *("–" if v is None else f"{v:.3f}" for v in values))
-    console.print(table)
+    for title, header, rows in scoreboard_tables(summary_of(result)):
+        table = Table(
+            title=f"{title}: {len(result.pairs)} pairs × {config.folds} folds, common rows"
+        )
+        for i, name in enumerate(header):
+            table.add_column(name, justify="left" if i == 0 else "right")
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
     for stage, note in result.notes.items():
         console.print(f"{stage}: {note}", highlight=False)
     console.print(

@@ -2,15 +2,17 @@
 
 Two reads per pair, each view alone and joined on the minute in numpy (bqx.feature_reader):
 a seeded hash sample of the whole span for training (a row budget per pair keeps CPU low),
-and every minute of the test span for scoring. Beside the features: the target bqx_t60 from
-bqx.ml_targets, the 64 embeddings of bqx.autoencoder_embeddings when that pair has them, the
-close of int_m1_series at t and t+60 (the trading view's return), and the stored predictions
-of the multi-task nets and of the online ensemble when those tables exist.
+and every minute of the test span for scoring. Beside the features: the targets bqx_t60,
+vol_t60 and regime_t60_code from bqx.ml_targets and the realised vol known at t (vol_now, the
+persistence forecast and a HAR input), the 64 embeddings of bqx.autoencoder_embeddings when
+that pair has them, the close of int_m1_series at t and t+60 (the trading view's return), and
+the stored predictions of the multi-task nets (bqx_t60, vol_t60 and the regime probabilities)
+and of the online ensemble when those tables exist.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -29,6 +31,7 @@ from bqx.feature_reader import (
     read_view,
 )
 from bqx.periods import Period
+from models_ml.multitask.data import realised_vol_now
 
 SCHEMA = "bqx"
 EMBEDDING_TABLE = "autoencoder_embeddings"
@@ -36,7 +39,10 @@ EMBEDDING_COLUMNS = tuple(f"emb_{i:02d}" for i in range(64))
 MULTITASK_TABLE = "multitask_predictions"
 ONLINE_TABLE = "online_predictions"
 HORIZON_SECONDS = 3600
-TARGETS = ExtraColumns("ml_targets", (sql.SQL("bqx_t60::float8"),))
+TARGET_COLUMNS = ("bqx_t60", "vol_t60", "regime_t60_code")
+TARGETS = ExtraColumns(
+    "ml_targets", tuple(sql.SQL("{}::float8").format(sql.Identifier(c)) for c in TARGET_COLUMNS)
+)
 EMBEDDINGS = ExtraColumns(
     EMBEDDING_TABLE,
     tuple(sql.SQL("{}::float8").format(sql.Identifier(c)) for c in EMBEDDING_COLUMNS),
@@ -52,9 +58,21 @@ class PairRows:
     cross: np.ndarray  # float32 (n, cross width): bqx.ml_cross_pair_features
     embeddings: np.ndarray | None  # float32 (n, 64), None when the pair has none
     target: np.ndarray  # float64 (n,): bqx_t60
+    vol: np.ndarray | None = None  # float64 (n,): vol_t60
+    regime: np.ndarray | None = None  # float64 (n,): regime_t60_code (NaN when unknown)
+    vol_now: np.ndarray | None = None  # float64 (n,): realised vol known at t (NaN: unknown)
 
     def __len__(self) -> int:
         return len(self.ts_epoch)
+
+
+@dataclass(frozen=True)
+class StoredMultitask:
+    """The stored predictions of `bqx predict multitask` at each test minute (NaN: none)."""
+
+    bqx: np.ndarray  # (n,)
+    vol: np.ndarray  # (n,)
+    proba: np.ndarray  # (n, classes), regime class probabilities by regime_code
 
 
 @dataclass(frozen=True)
@@ -64,7 +82,7 @@ class HeldOutRows:
     rows: PairRows
     close: np.ndarray  # close at t (nan when unknown)
     log_return: np.ndarray  # ln(close(t+60) / close(t)), nan when t+60 has no bar
-    multitask: np.ndarray  # stored multi-task prediction of bqx_t60, nan when absent
+    multitask: StoredMultitask
     online: np.ndarray  # stored online prediction of bqx_60 at t+60, nan when absent
 
 
@@ -88,14 +106,21 @@ def has_embeddings(conn: psycopg2.extensions.connection, pair: str) -> bool:
 
 
 def _split(block: InputBlock, base_width: int, with_embeddings: bool) -> PairRows:
-    extras = block.extras
+    k = len(TARGET_COLUMNS)
+    extras = block.extras[:, :k].astype(np.float64)
     return PairRows(
         ts_epoch=block.ts_epoch,
         base=block.features[:, :base_width],
         cross=block.features[:, base_width:],
-        embeddings=extras[:, 1:] if with_embeddings else None,
-        target=extras[:, 0].astype(np.float64),
+        embeddings=block.extras[:, k:] if with_embeddings else None,
+        target=extras[:, 0],
+        vol=extras[:, 1],
+        regime=extras[:, 2],
     )
+
+
+def _with_vol_now(conn: psycopg2.extensions.connection, pair: str, rows: PairRows) -> PairRows:
+    return replace(rows, vol_now=realised_vol_now(conn, pair, rows.ts_epoch))
 
 
 def read_train_sample(
@@ -114,7 +139,7 @@ def read_train_sample(
     key_filter = KeyFilter(seed=seed, fraction=budget / available)
     extras = [TARGETS, EMBEDDINGS] if with_embeddings else [TARGETS]
     block = read_input(conn, columns, pair, start, end, key_filter, extras)
-    return _split(block, base_width, with_embeddings)
+    return _with_vol_now(conn, pair, _split(block, base_width, with_embeddings))
 
 
 def read_test_rows(
@@ -124,6 +149,7 @@ def read_test_rows(
     start: datetime,
     end: datetime,
     with_embeddings: bool,
+    classes: list[str],
 ) -> HeldOutRows:
     """Every minute of the pair in [start, end), month by month, with prices and predictions."""
     base_width = sum(c.view == "ml_feature_matrix" for c in columns)
@@ -142,7 +168,10 @@ def read_test_rows(
         cross=np.concatenate([p.cross for p in parts]),
         embeddings=np.concatenate([p.embeddings for p in parts]) if with_embeddings else None,
         target=np.concatenate([p.target for p in parts]),
+        vol=np.concatenate([p.vol for p in parts]),
+        regime=np.concatenate([p.regime for p in parts]),
     )
+    rows = _with_vol_now(conn, pair, rows)
     close_keys, close = read_view(
         conn,
         "int_m1_series",
@@ -157,9 +186,22 @@ def read_test_rows(
         rows=rows,
         close=now,
         log_return=np.log(ahead / now),
-        multitask=_stored(conn, MULTITASK_TABLE, "bqx_t60_pred", pair, start, end, rows.ts_epoch),
-        online=_stored(conn, ONLINE_TABLE, "prediction", pair, start, end, rows.ts_epoch),
+        multitask=_stored_multitask(conn, classes, pair, start, end, rows.ts_epoch),
+        online=_stored(conn, ONLINE_TABLE, ["prediction"], pair, start, end, rows.ts_epoch)[:, 0],
     )
+
+
+def _stored_multitask(
+    conn: psycopg2.extensions.connection,
+    classes: list[str],
+    pair: str,
+    start: datetime,
+    end: datetime,
+    wanted: np.ndarray,
+) -> StoredMultitask:
+    columns = ["bqx_t60_pred", "vol_t60_pred", *(f"p_{label}" for label in classes)]
+    values = _stored(conn, MULTITASK_TABLE, columns, pair, start, end, wanted)
+    return StoredMultitask(values[:, 0], values[:, 1], values[:, 2:])
 
 
 def _lookup(keys: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
@@ -176,28 +218,44 @@ def _lookup(keys: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.ndar
 def _stored(
     conn: psycopg2.extensions.connection,
     table: str,
-    column: str,
+    columns: list[str],
     pair: str,
     start: datetime,
     end: datetime,
     wanted: np.ndarray,
 ) -> np.ndarray:
-    """A stored prediction column aligned to `wanted` minutes (nan when the table is absent)."""
+    """Stored prediction columns aligned to `wanted` minutes, (n, columns) (nan when the
+    table or a column is absent)."""
+    out = np.full((len(wanted), len(columns)), np.nan)
     if not relation_exists(conn, table):
-        return np.full(len(wanted), np.nan)
-    where = sql.SQL("horizon_minutes = 60 and ") if table == ONLINE_TABLE else sql.SQL("")
+        return out
     with conn.cursor() as cur:
         cur.execute(
+            "select column_name from information_schema.columns "
+            "where table_schema = %s and table_name = %s",
+            (SCHEMA, table),
+        )
+        present = {name for (name,) in cur.fetchall()}
+        kept = [c for c in columns if c in present]
+        if not kept:
+            return out
+        where = sql.SQL("horizon_minutes = 60 and ") if table == ONLINE_TABLE else sql.SQL("")
+        cur.execute(
             sql.SQL(
-                "select extract(epoch from ts_utc)::bigint, {column}::float8 from {schema}.{table} "
+                "select extract(epoch from ts_utc)::bigint, {columns} from {schema}.{table} "
                 "where {where}pair = %s and ts_utc >= %s and ts_utc < %s order by ts_utc"
             ).format(
-                column=sql.Identifier(column),
+                columns=sql.SQL(", ").join(
+                    sql.SQL("{}::float8").format(sql.Identifier(c)) for c in kept
+                ),
                 schema=sql.Identifier(SCHEMA),
                 table=sql.Identifier(table),
                 where=where,
             ),
             (pair, start, end),
         )
-        found = np.array(cur.fetchall(), dtype=np.float64).reshape(-1, 2)
-    return _lookup(found[:, 0].astype(np.int64), found[:, 1], wanted)
+        found = np.array(cur.fetchall(), dtype=np.float64).reshape(-1, len(kept) + 1)
+    keys = found[:, 0].astype(np.int64)
+    for column, values in zip(kept, found[:, 1:].T, strict=True):
+        out[:, columns.index(column)] = _lookup(keys, values, wanted)
+    return out

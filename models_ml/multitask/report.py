@@ -185,8 +185,8 @@ table{{border-collapse:collapse}}tr:nth-child(even){{background:#f3f3f3}}</style
 <p>Targets bqx_t60, vol_t60, regime_t60 at t+60 from bqx.ml_targets; models scored once on the
 test period of bqx.ml_periods. Baselines and scalers fitted on the train period: zero,
 train_mean (the train means and majority class), persistence (bqx_60 now; the realised vol of
-the last 60 minutes), a HAR ridge for vol (realised vol now, vol_30/60/240/630, hour of week)
-and a ridge on every input.
+the last 60 minutes), a HAR ridge for vol (realised vol now, vol_30/60/240/630, the
+calendar columns of time_features) and a ridge on every input.
 Regime head: {len(result.classes)} softmax units, one per label classify_regime can return
 ({", ".join(result.classes)}).</p>
 <h2>Verdict</h2>{table(["check", "value"], verdict)}

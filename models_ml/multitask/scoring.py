@@ -10,8 +10,11 @@ learned attributes end in `_`):
 - persistence: bqx_t60 = bqx_60 now, vol_t60 = the realised vol now (`vol_now`: the std of
   bqx_60 over the last 60 minutes, the same quantity as the target one horizon earlier);
 - har: a HAR ridge for vol_t60 (Corsi 2009 in spirit): RidgeCV on the realised vol now, the
-  trailing return vols vol_30, vol_60, vol_240 and vol_630 of the feature matrix, and
-  hour-of-week harmonics (FX activity follows the week's sessions);
+  trailing return vols vol_30, vol_60, vol_240 and vol_630 of the feature matrix, and its
+  calendar columns (FX activity follows the week's sessions): minute-of-day and day-of-week
+  sin/cos and the four session flags of dbt's time_features, read from the inputs (each
+  calendar feature is defined once, in dbt; this module used to re-derive hour-of-week
+  harmonics from the timestamp);
 - ridge: RidgeCV on the standardized inputs for bqx_t60 and vol_t60, a RidgeClassifierCV for
   the regime; the majority class of the train period is the regime's floor.
 Where vol_now is unknown (no row one horizon earlier; feature rows need 690 minutes of their
@@ -27,6 +30,7 @@ from sklearn.linear_model import RidgeClassifierCV, RidgeCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from bqx.errors import BqxUserError
 from bqx.metrics import (
     accuracy,
     balanced_accuracy,
@@ -41,8 +45,16 @@ from models_ml.multitask.data import PairRows, Targets
 
 RIDGE_ALPHAS = (0.1, 1.0, 10.0, 100.0, 1000.0)
 HAR_FEATURES = ("vol_30", "vol_60", "vol_240", "vol_630")
-WEEK_HARMONICS = (1, 2, 7, 14)  # cycles per week: the week, half-week, day and half-day
-WEEK_SECONDS = 7 * 24 * 3600
+HAR_CALENDAR = (  # dbt's time_features (models/features/time_features.sql)
+    "minute_of_day_sin",
+    "minute_of_day_cos",
+    "day_of_week_sin",
+    "day_of_week_cos",
+    "is_tokyo_session",
+    "is_london_session",
+    "is_new_york_session",
+    "is_london_new_york_overlap",
+)
 BASELINES = ("ridge", "har", "persistence", "train_mean", "zero")
 
 
@@ -89,31 +101,33 @@ def score(
     )
 
 
-def week_terms(ts_epoch: np.ndarray) -> np.ndarray:
-    """sin and cos of each WEEK_HARMONICS cycle at the minute (n, 2 · harmonics)."""
-    phase = 2 * np.pi * (np.asarray(ts_epoch, np.float64) % WEEK_SECONDS) / WEEK_SECONDS
-    return np.column_stack([f(k * phase) for k in WEEK_HARMONICS for f in (np.sin, np.cos)])
+def har_columns(names: list[str]) -> tuple[int, ...]:
+    """Indices of the HAR design's trailing vols and calendar columns among the inputs."""
+    missing = [c for c in (*HAR_FEATURES, *HAR_CALENDAR) if c not in names]
+    if missing:
+        raise BqxUserError(f"the feature matrix has no {', '.join(missing)} column: rebuild it")
+    return tuple(names.index(name) for name in (*HAR_FEATURES, *HAR_CALENDAR))
 
 
 class HarRidge:
-    """RidgeCV of vol_t60 on the realised vol now, trailing vols and the hour of the week."""
+    """RidgeCV of vol_t60 on the realised vol now, trailing vols and the calendar columns."""
 
-    def __init__(self, vol_columns: tuple[int, ...], alphas: tuple[float, ...] = RIDGE_ALPHAS):
-        self.vol_columns = vol_columns
+    def __init__(self, columns: tuple[int, ...], alphas: tuple[float, ...] = RIDGE_ALPHAS):
+        self.columns = columns
         self.alphas = alphas
 
-    def design(self, x_raw: np.ndarray, vol_now: np.ndarray, ts_epoch: np.ndarray) -> np.ndarray:
-        trailing = x_raw[:, list(self.vol_columns)].astype(np.float64)
-        return np.column_stack([vol_now, trailing, week_terms(ts_epoch)])
+    def design(self, x_raw: np.ndarray, vol_now: np.ndarray) -> np.ndarray:
+        inputs = np.nan_to_num(x_raw[:, list(self.columns)].astype(np.float64))
+        return np.column_stack([vol_now, inputs])
 
-    def fit(self, x_raw: np.ndarray, vol_now: np.ndarray, ts_epoch, vol: np.ndarray) -> HarRidge:
+    def fit(self, x_raw: np.ndarray, vol_now: np.ndarray, vol: np.ndarray) -> HarRidge:
         self.model_ = make_pipeline(StandardScaler(), RidgeCV(alphas=self.alphas)).fit(
-            self.design(x_raw, vol_now, ts_epoch), vol
+            self.design(x_raw, vol_now), vol
         )
         return self
 
-    def predict(self, x_raw: np.ndarray, vol_now: np.ndarray, ts_epoch) -> np.ndarray:
-        return self.model_.predict(self.design(x_raw, vol_now, ts_epoch))
+    def predict(self, x_raw: np.ndarray, vol_now: np.ndarray) -> np.ndarray:
+        return self.model_.predict(self.design(x_raw, vol_now))
 
 
 class Baselines:
@@ -142,9 +156,7 @@ class Baselines:
         counts = np.bincount(targets.regime, minlength=self.n_classes)
         self.majority_class_ = int(np.argmax(counts))
         self.prior_ = (counts + 1.0) / (counts.sum() + self.n_classes)  # add-one smoothed
-        self.har_ = HarRidge(self.har_columns).fit(
-            rows.x, self._vol_now(rows), rows.ts_epoch, targets.vol
-        )
+        self.har_ = HarRidge(self.har_columns).fit(rows.x, self._vol_now(rows), targets.vol)
         self.bqx_ridge_ = RidgeCV(alphas=RIDGE_ALPHAS).fit(x_scaled, targets.bqx)
         self.vol_ridge_ = RidgeCV(alphas=RIDGE_ALPHAS).fit(x_scaled, targets.vol)
         if len(np.unique(targets.regime)) > 1:
@@ -171,7 +183,7 @@ class Baselines:
                 ridge_regime,
                 high_vol_code=code,
             ),
-            "har": score(targets, vol=self.har_.predict(rows.x, vol_now, rows.ts_epoch)),
+            "har": score(targets, vol=self.har_.predict(rows.x, vol_now)),
             "persistence": score(
                 targets, rows.x[:, self.persistence_column].astype(np.float64), vol_now
             ),

@@ -39,7 +39,7 @@ from models_ml.multitask.data import (
     target_class_frequencies,
 )
 from models_ml.multitask.net import TASKS, NetConfig, TargetScaler, build_net, net_targets, predict
-from models_ml.multitask.scoring import HAR_FEATURES, Baselines, ModelScores, score
+from models_ml.multitask.scoring import Baselines, ModelScores, har_columns, score
 
 log = logging.getLogger(__name__)
 
@@ -155,10 +155,9 @@ def train_pair(
             # a direct call, not predict(): one predict function per pair retraces tf.function
             net_vol = np.asarray(model(x_train, training=False)["vol"])
             t_scaler = t_scaler.with_smearing(train.targets.vol, net_vol)
-    har_columns = tuple(names.index(name) for name in HAR_FEATURES)
     high_vol = classes.index("high_vol") if "high_vol" in classes else None
     baselines = Baselines(
-        names.index(PERSISTENCE_FEATURE), har_columns, len(classes), high_vol
+        names.index(PERSISTENCE_FEATURE), har_columns(names), len(classes), high_vol
     ).fit(x_train, train)
     log.info("%s trained in %s", pair, {k: round(v, 1) for k, v in seconds.items()})
     return PairModel(pair, nets, x_scaler, t_scaler, baselines, histories, seconds)
@@ -190,9 +189,9 @@ def train_multitask(
     require_inputs(conn)
     columns = input_columns(conn)
     names = input_names(columns)
-    missing = [c for c in (PERSISTENCE_FEATURE, *HAR_FEATURES) if c not in names]
-    if missing:
-        raise BqxUserError(f"the feature matrix has no {', '.join(missing)} column: rebuild it")
+    har_columns(names)  # a clear error before any training when a HAR input is missing
+    if PERSISTENCE_FEATURE not in names:
+        raise BqxUserError(f"the feature matrix has no {PERSISTENCE_FEATURE} column: rebuild it")
     classes = regime_classes(conn)
     keras = load_keras(config.seed)
 

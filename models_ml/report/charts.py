@@ -33,6 +33,8 @@ def read_scores(path: Path) -> dict[tuple[str, str, str], float]:
     out: dict[tuple[str, str, str], float] = {}
     with path.open(newline="") as handle:
         for row in csv.DictReader(handle):
+            if row.get("target", "bqx_t60") != "bqx_t60":
+                continue
             if row["fold"] == "all" and row["value"] not in ("", "None"):
                 out[(f"{row['stage']}/{row['model']}", row["pair"], row["metric"])] = float(
                     row["value"]

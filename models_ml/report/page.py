@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bqx.config import Settings
-from models_ml.evaluation.store import HEADLINE, fmt
+from models_ml.evaluation.store import HEADLINE, fmt, scoreboard_tables
 from models_ml.report.charts import plot_pairs, read_scores
 
 log = logging.getLogger(__name__)
@@ -28,6 +28,7 @@ padding:3px 7px;text-align:right}td:first-child,th:first-child{text-align:left}
 th{background:#f0f0f0}.missing{color:#a33;font-style:italic}img{max-width:100%}
 iframe{width:100%;height:900px;border:1px solid #ccc}nav a{margin-right:1em}"""
 SECTIONS = (
+    ("scoreboard", "Scoreboard: every stage on common rows, paired intervals"),
     ("success", "Success metrics: plan target vs measured"),
     ("ablation", "Walk-forward ablation (pooled)"),
     ("pairs", "Per pair"),
@@ -176,6 +177,29 @@ def success_section(settings: Settings) -> str:
     )
 
 
+def scoreboard_section(settings: Settings) -> str:
+    summary = read_json(settings.reports_dir / "evaluation_summary.json")
+    if not summary or "targets" not in summary:
+        return missing("bqx evaluate")
+    parts = [
+        f"<p>Run {html.escape(summary['run_id'])}: {len(summary['pairs'])} pairs, "
+        f"{len(summary['folds'])} walk-forward folds. Each target's stages are scored on the "
+        "same rows: the minutes where every stage has a prediction (stages trained once on "
+        "the train period and early-stopped on the validation period, the embeddings and the "
+        "multi-task nets, only from the test start). Δloss: the stage's mean loss minus the "
+        "named model's on those rows (squared error; log-loss for the regime), with a 95% "
+        "paired stationary block-bootstrap interval (mean block one day of minutes); below 0 "
+        "with the interval below 0 means the stage is better. IC: Spearman of forecast and "
+        "outcome; ic_mean_pairs and icir_pairs: the mean and mean/sd of the pairs' ICs.</p>"
+    ]
+    for title, header, rows in scoreboard_tables(summary):
+        parts.append(f"<h3>{html.escape(title)}</h3>" + table(header, rows))
+    notes = "".join(
+        f"<li>{html.escape(k)}: {html.escape(v)}</li>" for k, v in summary["notes"].items()
+    )
+    return "".join(parts) + f"<ul>{notes}</ul>"
+
+
 def ablation_section(settings: Settings) -> str:
     summary = read_json(settings.reports_dir / "evaluation_summary.json")
     if not summary:
@@ -284,6 +308,7 @@ def has_online_predictions(settings: Settings) -> bool:
 
 
 BUILDERS = {
+    "scoreboard": scoreboard_section,
     "success": success_section,
     "ablation": ablation_section,
     "pairs": pairs_section,

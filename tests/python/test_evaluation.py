@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
-from arch.bootstrap import CircularBlockBootstrap, IIDBootstrap
+from arch.bootstrap import CircularBlockBootstrap, IIDBootstrap, StationaryBootstrap
 from scipy.stats import spearmanr
 from sklearn.metrics import r2_score
 from typer.testing import CliRunner
@@ -24,13 +24,19 @@ from bqx.metrics import (
     sharpe,
     trade_pnl,
 )
-from models_ml.evaluation.bootstrap import block_bootstrap
-from models_ml.evaluation.data import HeldOutRows, PairRows
+from models_ml.evaluation.bootstrap import block_bootstrap, paired_mean_interval
+from models_ml.evaluation.data import HeldOutRows, PairRows, StoredMultitask
 from models_ml.evaluation.folds import MIN_EMBARGO_MINUTES, walk_forward_folds
-from models_ml.evaluation.scoring import Collector
+from models_ml.evaluation.scoring import Collector, summarize
 from models_ml.evaluation.store import write_reports, write_table
 from models_ml.evaluation.trading_costs import load_spreads, spread_return
-from models_ml.evaluation.walk_forward import EvaluationConfig, evaluate, score_fold
+from models_ml.evaluation.walk_forward import (
+    TARGETS,
+    EvaluationConfig,
+    Layout,
+    evaluate,
+    score_fold,
+)
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 END = START + timedelta(days=30)
@@ -55,23 +61,49 @@ def test_folds_are_chronological_with_an_embargo_before_each_test_block():
         walk_forward_folds(START, START + timedelta(hours=2), END, 3, 750)
 
 
+CLASSES = ["high_vol", "strong_bull", "bull", "neutral", "bear", "strong_bear"]
+
+
 def _rows(ts: np.ndarray, rng: np.random.Generator, width: int = 12) -> PairRows:
     base = rng.normal(size=(len(ts), width)).astype(np.float32)
     target = base[:, 0] * 0.5 + rng.normal(scale=0.1, size=len(ts))
-    return PairRows(ts, base, rng.normal(size=(len(ts), 4)).astype(np.float32), None, target)
+    vol = 0.1 + 0.05 * np.abs(base[:, 2]) + rng.normal(scale=0.005, size=len(ts))
+    regime = np.where(base[:, 3] > 0, 3.0, 2.0)
+    return PairRows(
+        ts,
+        base,
+        rng.normal(size=(len(ts), 4)).astype(np.float32),
+        None,
+        target,
+        vol=vol,
+        regime=regime,
+        vol_now=vol + rng.normal(scale=0.005, size=len(ts)),
+    )
 
 
-def _test_rows(rows: PairRows) -> HeldOutRows:
+def _test_rows(rows: PairRows, multitask: StoredMultitask | None = None) -> HeldOutRows:
     n = len(rows)
     nan = np.full(n, np.nan)
-    return HeldOutRows(rows, np.full(n, 1.1), np.zeros(n), nan, nan)
+    if multitask is None:
+        multitask = StoredMultitask(nan, nan, np.full((n, len(CLASSES)), np.nan))
+    return HeldOutRows(rows, np.full(n, 1.1), np.zeros(n), multitask, nan)
+
+
+def _layout(test_start: datetime = START) -> Layout:
+    return Layout(np.array([0, 1]), 0, (2, 4, 5), CLASSES, int(test_start.timestamp()))
 
 
 def _fold_predictions(sample: PairRows, test: HeldOutRows, fold) -> dict:
     collector = Collector()
     config = EvaluationConfig(bootstrap_resamples=0)
-    score_fold(collector, "EURUSD", fold, sample, test, np.array([0, 1]), 0, config)
-    return {key: collector.scored(key).prediction for key in collector.chunks}
+    score_fold(collector, "EURUSD", fold, sample, test, _layout(), config)
+    (block,) = collector.blocks
+    return {
+        (target, *key): values
+        for target, by_model in block.predictions.items()
+        for key, values in by_model.items()
+        if np.isfinite(values).any()
+    }
 
 
 def test_scaler_and_ridge_never_see_rows_after_the_training_window():
@@ -88,12 +120,23 @@ def test_scaler_and_ridge_never_see_rows_after_the_training_window():
     poisoned_target[later] = -1e6
     poisoned = replace(sample, base=poisoned_base, target=poisoned_target)
     after = _fold_predictions(poisoned, test, fold)
-    assert set(clean) >= {("base", "ridge"), ("cross_pair", "ridge"), ("baseline", "ridge_bqx")}
+    assert set(clean) >= {
+        ("bqx_t60", "base", "ridge"),
+        ("bqx_t60", "cross_pair", "ridge"),
+        ("bqx_t60", "baseline", "ridge_bqx"),
+        ("vol_t60", "baseline", "har"),
+        ("vol_t60", "base", "ridge"),
+        ("regime_t60", "base", "logit"),
+        ("regime_t60", "baseline", "prior"),
+    }
     for key, prediction in clean.items():
         np.testing.assert_array_equal(prediction, after[key], err_msg=str(key))
-    assert (
-        np.corrcoef(clean[("base", "ridge")], test.rows.target[fold.test_mask(minutes)])[0, 1] > 0.9
-    )  # the planted signal is learned
+    held_out = fold.test_mask(minutes)
+    # the planted signals are learned
+    assert np.corrcoef(clean[("bqx_t60", "base", "ridge")], test.rows.target[held_out])[0, 1] > 0.9
+    assert np.corrcoef(clean[("vol_t60", "baseline", "har")], test.rows.vol[held_out])[0, 1] > 0.9
+    regime_proba = clean[("regime_t60", "base", "logit")]
+    assert np.mean(regime_proba.argmax(axis=1) == test.rows.regime[held_out]) > 0.9
 
 
 def test_forecast_metrics_match_independent_computations():
@@ -191,7 +234,11 @@ def test_evaluate_on_the_generated_market_scores_every_stage_it_can(built, make_
         cur.execute("select start_utc from bqx.ml_periods where period = 'validation'")
         validation_start = cur.fetchone()[0]
     assert result.folds[0].test_start == validation_start
-    scores = {(r.stage, r.model, r.pair, r.fold, r.metric): r for r in result.rows}
+    scores = {
+        (r.stage, r.model, r.pair, r.fold, r.metric): r
+        for r in result.rows
+        if r.target == "bqx_t60"
+    }
     for stage, model in [
         ("baseline", "zero"),
         ("baseline", "persistence"),
@@ -204,11 +251,35 @@ def test_evaluate_on_the_generated_market_scores_every_stage_it_can(built, make_
     assert zero.value <= 0.0
     persistence = scores[("baseline", "persistence", "ALL", "all", "r2")]
     assert persistence.ci_low <= persistence.value <= persistence.ci_high
-    # every model is scored on the same test minutes, and the pairs add up to the pool
+    # every model of a target is scored on the same test minutes, and the pairs add up
+    for target in ("bqx_t60", "vol_t60", "regime_t60"):
+        n_rows = {
+            (r.stage, r.model): r.value
+            for r in result.rows
+            if (r.target, r.pair, r.fold, r.metric) == (target, "ALL", "all", "n_rows")
+        }
+        assert len(n_rows) >= 3 and len(set(n_rows.values())) == 1, (target, n_rows)
     n_rows = {k[:2]: r.value for k, r in scores.items() if k[2:] == ("ALL", "all", "n_rows")}
-    assert len(set(n_rows.values())) == 1 and n_rows[("base", "ridge")] > 1000
+    assert n_rows[("base", "ridge")] > 1000
     per_pair = sum(scores[("base", "ridge", p, "all", "n_rows")].value for p in config.pairs)
     assert per_pair == n_rows[("base", "ridge")]
+    # paired differences against zero and the stage before, with intervals
+    cross = scores[("cross_pair", "ridge", "ALL", "all", "dloss_vs_previous")]
+    assert cross.ci_low <= cross.value <= cross.ci_high
+    assert ("baseline", "zero", "ALL", "all", "dloss_vs_reference") not in scores
+    vol = {
+        (r.stage, r.model, r.metric): r
+        for r in result.rows
+        if (r.target, r.pair, r.fold) == ("vol_t60", "ALL", "all")
+    }
+    assert vol[("base", "ridge", "dloss_vs_benchmark")].value is not None  # against HAR
+    regime = {
+        (r.stage, r.model, r.metric): r
+        for r in result.rows
+        if (r.target, r.pair, r.fold) == ("regime_t60", "ALL", "all")
+    }
+    assert regime[("baseline", "prior", "log_loss")].value > 0
+    assert regime[("base", "logit", "dloss_vs_reference")].ci_low is not None
     with conn.cursor() as cur:
         cur.execute(
             "select count(*) from bqx.ml_targets where pair = any(%s) and ts_utc >= %s "
@@ -253,3 +324,122 @@ def test_ridge_matches_scikit_learn_on_standardized_inputs():
     assert ours.intercept_ == pytest.approx(reference.intercept_)
     chosen = RidgeForecaster().fit(x, y)
     assert chosen.alpha_ in chosen.alphas
+
+
+def _blocks_with_gaps(rng: np.random.Generator) -> Collector:
+    """Two pairs × two folds; online covers part of the minutes, the net other parts."""
+    collector = Collector()
+    folds = walk_forward_folds(START, TEST_FROM, END, 2, 750)
+    minutes = np.arange(int(START.timestamp()), int(END.timestamp()), 600)
+    sample = _rows(minutes, rng)
+    for pair in ("EURUSD", "GBPUSD"):
+        rows = _rows(minutes, rng)
+        n = len(rows)
+        net_bqx = rows.target + rng.normal(scale=0.3, size=n)
+        net_bqx[rng.random(n) < 0.2] = np.nan
+        proba = np.full((n, len(CLASSES)), 1 / len(CLASSES))
+        proba[rng.random(n) < 0.1] = np.nan
+        stored = StoredMultitask(net_bqx, rows.vol * 1.1, proba)
+        test = _test_rows(rows, stored)
+        online = rows.target + rng.normal(size=n)
+        online[rng.random(n) < 0.3] = np.nan
+        test = replace(test, online=online)
+        for fold in folds:
+            score_fold(collector, pair, fold, sample, test, _layout(), EvaluationConfig())
+    return collector
+
+
+def test_every_stage_of_a_target_is_scored_on_identical_rows():
+    collector = _blocks_with_gaps(np.random.default_rng(4))
+    for spec in TARGETS:
+        scored = collector.common(spec)
+        assert ("multitask", "multitask_net") in scored, spec.name
+        expected = 0  # independent count: minutes where the outcome and every model are finite
+        for block in collector.blocks:
+            keep = np.isfinite(block.truth[spec.name])
+            for values in block.predictions[spec.name].values():
+                finite = np.isfinite(values)
+                keep &= finite.all(axis=1) if finite.ndim == 2 else finite
+            expected += int(keep.sum())
+        reference = scored[spec.reference]
+        assert len(reference.ts_epoch) == expected > 100, spec.name
+        for key, s in scored.items():
+            np.testing.assert_array_equal(s.ts_epoch, reference.ts_epoch, err_msg=str(key))
+            np.testing.assert_array_equal(s.pair, reference.pair, err_msg=str(key))
+    rows = summarize(collector, TARGETS, 0, 7)
+    n_rows = {
+        (r.target, r.stage, r.model): r.value
+        for r in rows
+        if (r.pair, r.fold, r.metric) == ("ALL", "all", "n_rows")
+    }
+    for spec in TARGETS:
+        counts = {v for (t, *_), v in n_rows.items() if t == spec.name}
+        assert len(counts) == 1, (spec.name, counts)
+    # the online ensemble (a bqx_t60 stage) narrows bqx_t60's rows, not vol_t60's
+    assert n_rows[("bqx_t60", "baseline", "zero")] < n_rows[("vol_t60", "baseline", "har")]
+
+
+def test_once_trained_stages_are_not_scored_on_the_validation_period_they_stopped_on():
+    """Fold 1 tests inside the validation period: a multi-task net that early-stopped there
+    (here: one that saw its outcomes and predicts them exactly) must not be scored on it.
+    The old walk-forward scored it in every fold."""
+    rng = np.random.default_rng(8)
+    minutes = np.arange(int(START.timestamp()), int(END.timestamp()), 600)
+    rows = _rows(minutes, rng)
+    proba = np.eye(len(CLASSES))[rows.regime.astype(int)]
+    test = _test_rows(rows, StoredMultitask(rows.target.copy(), rows.vol.copy(), proba))
+    folds = walk_forward_folds(START, TEST_FROM, END, 3, 750)
+    test_start = folds[1].test_start + timedelta(days=1)  # inside fold 2
+    collector = Collector()
+    for fold in folds:
+        score_fold(collector, "EURUSD", fold, rows, test, _layout(test_start), EvaluationConfig())
+    for spec in TARGETS:
+        scored = collector.common(spec)
+        net = scored[("multitask", "multitask_net")]
+        assert net.ts_epoch.min() >= int(test_start.timestamp()), spec.name
+        assert 1 not in set(net.fold.tolist()), spec.name
+        # every stage shares those rows, so the refitted stages are not scored on fold 1 either
+        for key, s in scored.items():
+            np.testing.assert_array_equal(s.ts_epoch, net.ts_epoch, err_msg=str(key))
+    rows_out = summarize(collector, TARGETS, 0, 7)
+    assert not any(r.fold == "1" for r in rows_out)
+
+
+def test_paired_interval_matches_arch_and_a_numpy_block_bootstrap():
+    rng = np.random.default_rng(11)
+    days, per_day = 60, 200
+    n = days * per_day
+    shock = np.empty(n)
+    shock[0] = rng.normal()
+    for t in range(1, n):  # dependent losses, as for overlapping 60-minute horizons
+        shock[t] = 0.95 * shock[t - 1] + rng.normal()
+    loss_b = 1.0 + np.abs(shock)
+    loss_a = loss_b - 0.02 + 0.1 * rng.normal(size=n)  # A is better by 0.02 on average
+    difference = loss_a - loss_b
+    ts = START.timestamp() + 60 * np.arange(n)
+    ours = paired_mean_interval(difference, ts, block_minutes=per_day, n_resamples=500, seed=3)
+    # one pair: the statistic is the plain mean, so arch used directly gives the same numbers
+    reference = StationaryBootstrap(per_day, difference, seed=3).conf_int(
+        np.mean, reps=500, method="percentile"
+    )
+    assert ours.value == pytest.approx(difference.mean())
+    assert (ours.low, ours.high) == pytest.approx((reference[0, 0], reference[1, 0]), rel=1e-9)
+    assert ours.high < 0  # paired: the 0.02 edge is resolved
+
+    # numpy moving-block bootstrap of the same mean (independent code): similar width
+    starts = np.random.default_rng(5).integers(0, n - per_day + 1, size=(2000, n // per_day))
+    means = np.array([difference[(s[:, None] + np.arange(per_day)).ravel()].mean() for s in starts])
+    low, high = np.percentile(means, [2.5, 97.5])
+    assert 0.6 < (ours.high - ours.low) / (high - low) < 1.6
+
+    # unpaired, the two models' own intervals overlap: pairing is what resolves the edge
+    own_a = StationaryBootstrap(per_day, loss_a, seed=3).conf_int(np.mean, reps=500)
+    own_b = StationaryBootstrap(per_day, loss_b, seed=3).conf_int(np.mean, reps=500)
+    assert own_a[1, 0] > own_b[0, 0]
+
+    # two pairs at the same minutes: the pooled mean of all rows, minutes resampled together
+    both = paired_mean_interval(
+        np.r_[difference, difference + 0.01], np.r_[ts, ts], per_day, 200, seed=3
+    )
+    assert both.value == pytest.approx(np.mean(np.r_[difference, difference + 0.01]))
+    assert both.low < both.value < both.high

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.stats import pearsonr
+from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics import (
     accuracy_score,
     balanced_accuracy_score,
     f1_score,
     mean_absolute_error,
+    mean_squared_error,
     r2_score,
     recall_score,
 )
@@ -46,6 +47,7 @@ def test_values_match_scikit_learn_and_scipy():
     y = rng.normal(size=300)
     pred = 0.5 * y + rng.normal(size=300)
     assert metrics.mae(y, pred) == pytest.approx(mean_absolute_error(y, pred))
+    assert metrics.mse(y, pred) == pytest.approx(mean_squared_error(y, pred))
     assert metrics.r2(y, pred) == pytest.approx(r2_score(y, pred))
     assert metrics.pearson(y, pred) == pytest.approx(pearsonr(y, pred).statistic)
     labels = rng.integers(0, 3, 50)
@@ -90,3 +92,22 @@ def test_a_majority_guess_scores_one_over_the_classes_in_balanced_accuracy():
     assert metrics.balanced_accuracy(y, np.full(6, 2)) == pytest.approx(1 / 3)
     assert np.isnan(metrics.recall(y, np.full(6, 2), 5))
     assert np.isnan(metrics.balanced_accuracy(np.array([]), np.array([])))
+
+
+def test_ic_across_pairs_is_the_mean_and_mean_over_sd_of_the_pairs_spearman():
+    rng = np.random.default_rng(4)
+    ics = []
+    for strength in (0.1, 0.3, 0.0, 0.5):
+        y = rng.normal(size=400)
+        pred = strength * y + rng.normal(size=400)
+        ic = metrics.information_coefficient(y, pred)
+        assert ic == pytest.approx(spearmanr(y, pred).statistic)
+        ics.append(ic)
+    mean, icir = metrics.ic_summary(np.array([*ics, np.nan]))  # a NaN IC is left out
+    assert mean == pytest.approx(np.mean(ics))
+    assert icir == pytest.approx(np.mean(ics) / np.std(ics, ddof=1))
+    assert np.isnan(metrics.ic_summary(np.array([0.2]))[1])  # one pair: no spread
+    assert all(np.isnan(v) for v in metrics.ic_summary(np.array([])))
+    y = np.array([0, 2, 1])
+    proba = np.array([[0.5, 0.25, 0.25], [0.1, 0.1, 0.8], [0.2, 0.6, 0.2]])
+    np.testing.assert_allclose(metrics.log_losses(y, proba), -np.log([0.5, 0.8, 0.6]))

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from models_ml.evaluation.folds import walk_forward_folds
-from models_ml.evaluation.scoring import Collector, summarize
+from models_ml.evaluation.scoring import Block, Collector, summarize
 from models_ml.evaluation.store import write_reports
-from models_ml.evaluation.walk_forward import MODELS, EvaluationConfig, EvaluationResult
+from models_ml.evaluation.walk_forward import TARGETS, EvaluationConfig, EvaluationResult
 from models_ml.report.page import SECTIONS, write_report
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
@@ -27,22 +27,32 @@ def fake_result(pairs=("EURUSD", "USDJPY")) -> EvaluationResult:
         for fold in folds:
             ts = np.arange(int(fold.test_start.timestamp()), int(fold.test_end.timestamp()), 60)
             y = rng.normal(size=len(ts))
-            for key, pred in {
-                ("baseline", "zero"): np.zeros(len(ts)),
-                ("baseline", "persistence"): y + rng.normal(scale=2, size=len(ts)),
-                ("base", "ridge"): y + rng.normal(scale=0.5, size=len(ts)),
-            }.items():
-                collector.add(
-                    key,
+            vol = np.abs(rng.normal(size=len(ts))) + 0.1
+            regime = rng.integers(0, 6, len(ts)).astype(float)
+            prior = np.full((len(ts), 6), 1 / 6)
+            collector.add(
+                Block(
                     pair,
                     fold.number,
-                    ts_epoch=ts,
-                    target=y,
-                    prediction=pred,
+                    ts,
                     log_return=y * 1e-3,
                     cost=np.full(len(ts), 1e-5),
+                    truth={"bqx_t60": y, "vol_t60": vol, "regime_t60": regime},
+                    predictions={
+                        "bqx_t60": {
+                            ("baseline", "zero"): np.zeros(len(ts)),
+                            ("baseline", "persistence"): y + rng.normal(scale=2, size=len(ts)),
+                            ("base", "ridge"): y + rng.normal(scale=0.5, size=len(ts)),
+                        },
+                        "vol_t60": {
+                            ("baseline", "train_mean"): np.full(len(ts), vol.mean()),
+                            ("baseline", "har"): vol + rng.normal(scale=0.1, size=len(ts)),
+                        },
+                        "regime_t60": {("baseline", "prior"): prior},
+                    },
                 )
-    rows = summarize(collector, list(MODELS), 20, 7)
+            )
+    rows = summarize(collector, TARGETS, 20, 7)
     notes = {"online": "not available: run `bqx online replay`"}
     return EvaluationResult("test-run", folds, list(pairs), rows, notes, 1.0, EvaluationConfig())
 
@@ -60,6 +70,7 @@ def test_report_without_artifacts_names_the_command_of_each_missing_section(make
     for title in (title for _, title in SECTIONS):
         assert title.split(":")[0] in page
     expected = {
+        "scoreboard": "bqx evaluate",
         "ablation": "bqx evaluate",
         "pairs": "bqx evaluate",
         "leadlag": "bqx granger",
@@ -81,12 +92,17 @@ def test_report_shows_the_ablation_and_fills_the_measured_column(make_settings):
     page = write_report(settings).read_text()
     sections = sections_of(page)
     assert "base/ridge" in sections["ablation"] and "not run yet" not in sections["ablation"]
+    # the page leads with the scoreboard: each target, its stages and paired differences
+    assert list(sections)[0] == "scoreboard"
+    for title in ("bqx_t60", "vol_t60", "regime_t60", "Δloss vs previous", "baseline/har"):
+        assert title in sections["scoreboard"], title
     assert "not available: run `bqx online replay`" in sections["ablation"]
     assert "data:image/png;base64," in sections["pairs"]
     pooled_r2 = next(
         r
         for r in result.rows
-        if (r.stage, r.model, r.pair, r.fold, r.metric) == ("base", "ridge", "ALL", "all", "r2")
+        if (r.target, r.stage, r.model, r.pair, r.fold, r.metric)
+        == ("bqx_t60", "base", "ridge", "ALL", "all", "r2")
     )
     first_row = re.search(r"<tr><td>bqx_t60 R².*?</tr>", sections["success"]).group(0)
     assert f"{pooled_r2.value:.3f}" in first_row and "(base/ridge)" in first_row
