@@ -5,8 +5,11 @@ Every identifier that reaches SQL text goes through `validate_pair` first.
 
 from __future__ import annotations
 
+import csv
 import re
 from collections.abc import Iterable
+from functools import cache
+from pathlib import Path
 
 from bqx.errors import BqxUserError
 
@@ -19,6 +22,24 @@ PAIRS: tuple[str, ...] = tuple(
 )
 
 _PAIR_PATTERN = re.compile(r"^[A-Z]{6}$")
+
+# The dbt seed every precision check reads: `price_decimals` is the setting a user changes
+# when a vendor quotes one decimal more (dbt's price_units_are_exact test reads it too).
+PAIRS_SEED = Path(__file__).resolve().parents[1] / "seeds" / "pairs.csv"
+PRICE_DECIMALS_SETTING = "price_decimals in seeds/pairs.csv"
+
+# Value of one unit of each currency in USD, about 2024 (so generated pairs start near real
+# levels, and the door's price band is centred on them).
+REFERENCE_VALUE_USD: dict[str, float] = {
+    "EUR": 1.10,
+    "GBP": 1.27,
+    "AUD": 0.67,
+    "NZD": 0.61,
+    "USD": 1.0,
+    "CAD": 1 / 1.35,
+    "CHF": 1 / 0.88,
+    "JPY": 1 / 148.0,
+}
 
 
 def validate_pair(code: str) -> str:
@@ -51,5 +72,17 @@ def sister_pairs(pair: str) -> list[str]:
 
 
 def price_decimals(pair: str) -> int:
-    """Quote precision used by the vendors: 3 decimals for JPY quotes, 5 otherwise."""
-    return 3 if validate_pair(pair).endswith("JPY") else 5
+    """Quote precision of a pair (seeds/pairs.csv: 3 decimals for JPY quotes, 5 otherwise)."""
+    return _seed_decimals()[validate_pair(pair)]
+
+
+@cache
+def _seed_decimals() -> dict[str, int]:
+    with PAIRS_SEED.open(newline="") as handle:
+        return {row["pair"]: int(row["price_decimals"]) for row in csv.DictReader(handle)}
+
+
+def reference_price(pair: str) -> float:
+    """A pair's level from REFERENCE_VALUE_USD: the centre of the door's price band."""
+    base, quote = currencies_of(pair)
+    return REFERENCE_VALUE_USD[base] / REFERENCE_VALUE_USD[quote]

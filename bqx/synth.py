@@ -28,22 +28,11 @@ import numpy as np
 import pandas as pd
 
 from bqx.errors import BqxUserError
-from bqx.pairs import CURRENCIES, PAIRS, price_decimals, validate_pair
+from bqx.pairs import CURRENCIES, PAIRS, price_decimals, reference_price, validate_pair
 
 log = logging.getLogger(__name__)
 
 REGIMES = ("trending", "choppy", "high_vol")
-# Value of one unit of each currency in USD at the start (so pairs start near real levels).
-START_VALUE_USD = {
-    "EUR": 1.10,
-    "GBP": 1.27,
-    "AUD": 0.67,
-    "NZD": 0.61,
-    "USD": 1.0,
-    "CAD": 1 / 1.35,
-    "CHF": 1 / 0.88,
-    "JPY": 1 / 148.0,
-}
 MAX_DAYS = 800  # about 2 years of minutes: beyond that use real data
 
 
@@ -204,7 +193,7 @@ def _pair_bars(
 ) -> pd.DataFrame:
     """Bid OHLC bars of one pair from the factor paths, rounded to the pair's decimals."""
     base, quote = CURRENCIES.index(pair[:3]), CURRENCIES.index(pair[3:])
-    level = START_VALUE_USD[pair[:3]] / START_VALUE_USD[pair[3:]]
+    level = reference_price(pair)
     points = level * np.exp((paths[:, :, base] - paths[:, :, quote]) / 100)
     decimals = price_decimals(pair)
     frame = pd.DataFrame(

@@ -69,7 +69,9 @@ def ingest(
     files = expand_paths(paths)
     settings = Settings.from_env()
     if to == "parquet":
-        _ingest_to_parquet(settings, files, file_format=file_format, pair=pair, tz=tz)
+        _ingest_to_parquet(
+            settings, files, file_format=file_format, pair=pair, tz=tz, rules=settings.bar_rules
+        )
         return
     conn = db.connect(settings)
     results = []
@@ -78,7 +80,16 @@ def ingest(
             task = display.add_task("ingesting", total=len(files))
             for path in files:
                 display.update(task, description=f"ingesting {path.name}")
-                results.append(ingest_file(conn, path, file_format=file_format, pair=pair, tz=tz))
+                results.append(
+                    ingest_file(
+                        conn,
+                        path,
+                        file_format=file_format,
+                        pair=pair,
+                        tz=tz,
+                        rules=settings.bar_rules,
+                    )
+                )
                 display.advance(task)
     finally:
         conn.close()

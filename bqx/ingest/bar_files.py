@@ -30,6 +30,7 @@ from typing import IO
 import numpy as np
 import pandas as pd
 
+from bqx.config import BarRules
 from bqx.errors import BqxUserError
 from bqx.ingest.bar_rows import (
     BAR_COLUMNS,
@@ -37,6 +38,8 @@ from bqx.ingest.bar_rows import (
     HISTDATA_TZ,
     PRICE_COLUMNS,
     Layout,
+    ParsedChunk,
+    PrecisionError,
     TextChunk,
     parse_chunk,
 )
@@ -46,6 +49,7 @@ FORMATS = ("auto", "generic", "histdata")
 GENERIC_REQUIRED = ("ts_utc", "open", "high", "low", "close")
 CHUNK_BYTES = 2 << 20
 READ_BYTES = 1 << 20
+UTF8_BOM = b"\xef\xbb\xbf"
 
 _HISTDATA_LINE = re.compile(r"^\d{8} \d{6};")
 _PAIR_IN_NAME = re.compile(r"(?<![A-Z])([A-Z]{6})(?![A-Z])")
@@ -90,14 +94,20 @@ def file_sha256(path: Path) -> str:
 
 
 def _open_text_stream(path: Path) -> IO[bytes]:
-    """The bar text of a file as a byte stream: a zip's first .csv member (else .txt), gzip or
-    plain bytes."""
+    """The bar text of a file as a byte stream: a zip's one .csv member (else its one .txt; a
+    HistData zip holds the bars' .csv and a .txt gap report), gzip or plain bytes. A zip with
+    two bar members is refused rather than half loaded."""
     if zipfile.is_zipfile(path):
         archive = zipfile.ZipFile(path)
         members = [n for n in archive.namelist() if n.lower().endswith((".csv", ".txt"))]
         csvs = [n for n in members if n.lower().endswith(".csv")] or members
         if not csvs:
             raise BqxUserError(f"{path}: zip holds no .csv file")
+        if len(csvs) > 1:
+            raise BqxUserError(
+                f"{path}: zip holds {len(csvs)} bar files ({', '.join(csvs)}); one file per zip "
+                "is loaded: unzip it and ingest the files"
+            )
         return archive.open(csvs[0])
     with path.open("rb") as handle:
         magic = handle.read(2)
@@ -110,12 +120,16 @@ def _byte_chunks(path: Path, size: int) -> Iterator[bytes]:
     try:
         with _open_text_stream(path) as stream:
             rest = b""
-            while block := stream.read(size):
+            block = stream.read(size)
+            if block.startswith(UTF8_BOM):  # not part of the first line (nor the first bar)
+                block = block[len(UTF8_BOM) :]
+            while block:
                 data = rest + block
                 cut = data.rfind(b"\n") + 1
                 if cut:
                     yield data[:cut]
                 rest = data[cut:]
+                block = stream.read(size)
             if rest:
                 yield rest
     except (OSError, zipfile.BadZipFile, EOFError) as err:
@@ -141,6 +155,14 @@ class BarFile:
     def source(self) -> str:  # file name, as recorded in raw.m1_bars.source
         return self.path.name
 
+    def parsed_chunks(self, size: int | None = None) -> Iterator[ParsedChunk]:
+        """The chunks parsed and validated; a precision error names the file."""
+        for chunk in self.chunks(size):
+            try:
+                yield parse_chunk(chunk, self.layout)
+            except PrecisionError as err:
+                raise PrecisionError(f"{self.path.name}: {err}") from None
+
     def chunks(self, size: int | None = None) -> Iterator[TextChunk]:
         """The bar lines in chunks of whole lines, numbered from 1 as in the file."""
         line_no, skip = 1, self.header_lines
@@ -164,10 +186,18 @@ def _first_lines(path: Path) -> tuple[str | None, str | None]:
 
 
 def open_bar_file(
-    path: Path, *, file_format: str = "auto", pair: str | None = None, tz: str | None = None
+    path: Path,
+    *,
+    file_format: str = "auto",
+    pair: str | None = None,
+    tz: str | None = None,
+    rules: BarRules | None = None,
 ) -> BarFile:
     """Check a bar file and tell its layout. `pair` overrides the name; `tz` overrides the
-    clock (HistData: America/New_York, generic: UTC)."""
+    clock (HistData: America/New_York, generic: UTC); `rules` the door (default BarRules(),
+    its open time window ending now)."""
+    rules = rules or BarRules()
+    door = {"window_us": rules.window_us(), "price_band_factor": rules.price_band_factor}
     if file_format not in FORMATS:
         raise BqxUserError(f"unknown format {file_format!r}: use one of {', '.join(FORMATS)}")
     file_pair = validate_pair(pair) if pair else pair_from_file_name(path)
@@ -179,14 +209,14 @@ def open_bar_file(
     fmt = detect_format(first) if file_format == "auto" else file_format
     if fmt == "histdata":
         names = ["ts", "open", "high", "low", "close", "volume"]
-        layout = Layout("histdata", ";", names, _check_tz(tz or HISTDATA_TZ), file_pair)
+        layout = Layout("histdata", ";", names, _check_tz(tz or HISTDATA_TZ), file_pair, **door)
         header_lines = 0
     else:
         names = [c.strip().lower() for c in header.lstrip("\ufeff").split(",")]
         missing = [c for c in GENERIC_REQUIRED if c not in names]
         if missing:
             raise BqxUserError(f"CSV header lacks column(s) {', '.join(missing)}: got {header!r}")
-        layout = Layout("generic", ",", names, _check_tz(tz or "UTC"), file_pair)
+        layout = Layout("generic", ",", names, _check_tz(tz or "UTC"), file_pair, **door)
         header_lines = 1
     if not layout.has_pair_column and file_pair is None:
         raise BqxUserError(
@@ -223,13 +253,18 @@ class ParsedFile:
 
 
 def parse_file(
-    path: Path, *, file_format: str = "auto", pair: str | None = None, tz: str | None = None
+    path: Path,
+    *,
+    file_format: str = "auto",
+    pair: str | None = None,
+    tz: str | None = None,
+    rules: BarRules | None = None,
 ) -> ParsedFile:
-    """Parse and validate one bar file into frames. `pair` overrides the name; `tz` the clock."""
-    bar_file = open_bar_file(path, file_format=file_format, pair=pair, tz=tz)
+    """Parse and validate one bar file into frames. `pair` overrides the name; `tz` the clock;
+    `rules` the door."""
+    bar_file = open_bar_file(path, file_format=file_format, pair=pair, tz=tz, rules=rules)
     bars, rejected, rows_read = [], [], 0
-    for chunk in bar_file.chunks():
-        parsed = parse_chunk(chunk, bar_file.layout)
+    for parsed in bar_file.parsed_chunks():
         rows_read += parsed.rows_read
         bars.append(parsed.bars_frame(with_raw_lines=True))
         rejected.append(parsed.rejected)

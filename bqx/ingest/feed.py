@@ -27,7 +27,7 @@ import psycopg2.extensions
 
 from bqx.errors import BqxUserError
 from bqx.ingest.bar_files import ParsedFile, parse_file
-from bqx.ingest.loader import expand_paths
+from bqx.ingest.loader import expand_paths, quarantine_lines
 from bqx.sql import ensure_raw_schema
 
 log = logging.getLogger(__name__)
@@ -96,32 +96,14 @@ def minutes_of(bars: pd.DataFrame) -> Iterator[tuple[pd.Timestamp, pd.DataFrame]
 
 
 def quarantine(conn: psycopg2.extensions.connection, parsed: Iterable[ParsedFile]) -> int:
-    """The refused lines of the files into raw.m1_bars_rejected (once per file content and
-    line, as ingest does). Returns how many lines the files refused."""
+    """The refused lines of the files into raw.m1_bars_rejected through ingest's quarantine
+    step (loader.quarantine_lines: once per file content and line). Returns how many lines
+    the files refused."""
     total = 0
     with conn, conn.cursor() as cur:
         for one in parsed:
-            rows = one.rejected
-            total += len(rows)
-            if rows.empty:
-                continue
-            cur.execute(
-                """
-                insert into raw.m1_bars_rejected
-                    (pair, source, source_sha256, line_no, raw_line, reason)
-                select * from unnest(%s::text[], %s::text[], %s::text[], %s::int[], %s::text[],
-                                     %s::text[])
-                on conflict (source_sha256, line_no) do nothing
-                """,
-                (
-                    [p if isinstance(p, str) else None for p in rows["pair"]],
-                    [one.source] * len(rows),
-                    [one.sha256] * len(rows),
-                    [int(n) for n in rows["line_no"]],
-                    list(rows["raw_line"]),
-                    list(rows["reason"]),
-                ),
-            )
+            total += len(one.rejected)
+            quarantine_lines(cur, one.source, one.sha256, one.rejected)
     return total
 
 

@@ -46,10 +46,11 @@ import pandas as pd
 import psycopg2.errors
 import psycopg2.extensions
 
+from bqx.config import BarRules
 from bqx.errors import BqxUserError
 from bqx.ingest import copy_binary, staging
 from bqx.ingest.bar_files import BarFile, open_bar_file
-from bqx.ingest.bar_rows import REJECTED_COLUMNS, ParsedChunk, parse_chunk
+from bqx.ingest.bar_rows import REJECTED_COLUMNS, ParsedChunk
 from bqx.sql import ensure_raw_schema
 
 log = logging.getLogger(__name__)
@@ -178,9 +179,7 @@ def _copy_file(cur: psycopg2.extensions.cursor, bar_file: BarFile, table: str) -
     """Parse the file chunk by chunk and copy each chunk's rows."""
     tally = _Tally()
     source = bar_file.source.encode()
-    payloads = (
-        _payload(parse_chunk(chunk, bar_file.layout), table, source) for chunk in bar_file.chunks()
-    )
+    payloads = (_payload(parsed, table, source) for parsed in bar_file.parsed_chunks())
     for payload in _prefetched(payloads):
         tally.add(payload.parsed)
         if payload.bars is not None:
@@ -217,18 +216,7 @@ def load_bar_file(conn: psycopg2.extensions.connection, bar_file: BarFile) -> In
             tally = _copy_file(cur, bar_file, staging.STAGING_TABLE)
             loaded, duplicates = _merge(cur, bar_file, tally)
         bar_file.check_unchanged()
-        cur.execute(
-            f"""
-            insert into raw.m1_bars_rejected
-                (pair, source, source_sha256, line_no, raw_line, reason)
-            select pair, %(source)s, %(sha)s, line_no, raw_line, reason
-            from {staging.REJECTED_TABLE}
-            on conflict (source_sha256, line_no) do nothing
-            """,
-            {"source": bar_file.source, "sha": bar_file.sha256},
-        )
-        cur.execute(f"select reason, count(*) from {staging.REJECTED_TABLE} group by reason")
-        by_reason = Counter({reason: int(n) for reason, n in cur.fetchall()})
+        by_reason = quarantine_staged(cur, bar_file.source, bar_file.sha256)
         result = IngestResult(
             source=bar_file.source,
             file_format=bar_file.layout.file_format,
@@ -257,6 +245,37 @@ def load_bar_file(conn: psycopg2.extensions.connection, bar_file: BarFile) -> In
     return result
 
 
+def quarantine_staged(cur: psycopg2.extensions.cursor, source: str, sha256: str) -> Counter:
+    """The one write path of raw.m1_bars_rejected: the lines staged in the transaction's
+    rejected table (create_staging_tables), once per file content and line. Returns the staged
+    lines by reason."""
+    cur.execute(
+        f"""
+        insert into raw.m1_bars_rejected
+            (pair, source, source_sha256, line_no, raw_line, reason)
+        select pair, %(source)s, %(sha)s, line_no, raw_line, reason
+        from {staging.REJECTED_TABLE}
+        on conflict (source_sha256, line_no) do nothing
+        """,
+        {"source": source, "sha": sha256},
+    )
+    cur.execute(f"select reason, count(*) from {staging.REJECTED_TABLE} group by reason")
+    return Counter({reason: int(n) for reason, n in cur.fetchall()})
+
+
+def quarantine_lines(
+    cur: psycopg2.extensions.cursor, source: str, sha256: str, rejected: pd.DataFrame
+) -> Counter:
+    """Quarantine a file's refused lines (REJECTED_COLUMNS) parsed elsewhere (`bqx feed`)
+    through the same staging step as ingest."""
+    staging.create_staging_tables(cur, if_not_exists=True)
+    cur.execute(f"truncate {staging.REJECTED_TABLE}")
+    if len(rejected):
+        payload = rejected[REJECTED_COLUMNS].to_csv(index=False, header=False).encode()
+        copy_binary.copy_rows(cur, staging.REJECTED_TABLE, REJECTED_COLUMNS, payload, binary=False)
+    return quarantine_staged(cur, source, sha256)
+
+
 def ingest_file(
     conn: psycopg2.extensions.connection,
     path: Path,
@@ -264,9 +283,11 @@ def ingest_file(
     file_format: str = "auto",
     pair: str | None = None,
     tz: str | None = None,
+    rules: BarRules | None = None,
 ) -> IngestResult:
-    """Parse and load one file in its own transaction: all of it lands, or none of it."""
-    bar_file = open_bar_file(path, file_format=file_format, pair=pair, tz=tz)
+    """Parse and load one file in its own transaction: all of it lands, or none of it.
+    `rules`: the door (default BarRules())."""
+    bar_file = open_bar_file(path, file_format=file_format, pair=pair, tz=tz, rules=rules)
     with conn:  # commit on success, roll back the whole file on any error or interrupt
         ensure_raw_schema(conn)
         result = load_bar_file(conn, bar_file)

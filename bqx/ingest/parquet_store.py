@@ -25,6 +25,7 @@ import psycopg2.extensions
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from bqx.config import BarRules
 from bqx.errors import BqxUserError
 from bqx.ingest.bar_files import DUPLICATE_CONFLICT, parse_file
 from bqx.ingest.loader import IngestResult
@@ -125,12 +126,13 @@ def ingest_file_to_parquet(
     file_format: str = "auto",
     pair: str | None = None,
     tz: str | None = None,
+    rules: BarRules | None = None,
 ) -> IngestResult:
     """Parse one bar file and write its good bars into the store, one file per (pair, month)
     named after the file's content hash. A bar already stored (by this file or another)
     counts as a duplicate when equal and is quarantined as duplicate_conflict when not, as in
     raw.m1_bars, so re-ingesting a file adds nothing."""
-    parsed = parse_file(path, file_format=file_format, pair=pair, tz=tz)
+    parsed = parse_file(path, file_format=file_format, pair=pair, tz=tz, rules=rules)
     bars = parsed.bars.copy()
     bars["source"] = parsed.source
     rejected = [parsed.rejected]

@@ -34,15 +34,16 @@ REJECTED_TABLE = "incoming_rejected"  # pair, line_no, raw_line, reason
 _VALUES = "({a}.open, {a}.high, {a}.low, {a}.close, {a}.volume)"
 
 
-def create_staging_tables(cur: psycopg2.extensions.cursor) -> None:
+def create_staging_tables(cur: psycopg2.extensions.cursor, if_not_exists: bool = False) -> None:
     """The transaction's temp tables: staged bars and rejected lines."""
+    exists = "if not exists" if if_not_exists else ""
     cur.execute(
         f"""
-        create temp table {STAGING_TABLE} (
+        create temp table {exists} {STAGING_TABLE} (
             pair text, ts_utc timestamptz, open float8, high float8, low float8,
             close float8, volume float8, line_no integer
         ) on commit drop;
-        create temp table {REJECTED_TABLE} (
+        create temp table {exists} {REJECTED_TABLE} (
             pair text, line_no integer, raw_line text, reason text
         ) on commit drop;
         """

@@ -72,3 +72,20 @@
     {%- for row in rows -%}{%- do present.append(validate_pair(row[0])) -%}{%- endfor -%}
     {{ return(present) }}
 {%- endmacro %}
+
+
+{% macro currency_triangles() -%}
+    {#- Every triangle of the universe as (AB, BC, AC) with AC = AB × BC in market quotes
+        (EURUSD × USDJPY = EURJPY): for each pair AB, each pair quoted in its quote currency B,
+        when A's pair with that quote C is in the universe. 56 for the 28 pairs of 8
+        currencies, each pair in 6. Outside execution one illustrative triangle stands in. -#}
+    {%- set universe = pair_universe() -%}
+    {%- if not execute -%}{{ return([('EURUSD', 'USDJPY', 'EURJPY')]) }}{%- endif -%}
+    {%- set triangles = [] -%}
+    {%- for ab in universe -%}
+        {%- for bc in universe if bc[:3] == ab[3:] and (ab[:3] ~ bc[3:]) in universe -%}
+            {%- do triangles.append((ab, bc, ab[:3] ~ bc[3:])) -%}
+        {%- endfor -%}
+    {%- endfor -%}
+    {{ return(triangles) }}
+{%- endmacro %}
