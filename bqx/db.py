@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,6 +39,53 @@ EMBEDDED_SERVER_SETTINGS: dict[str, str] = {
 }
 
 
+# libpq's connection parameters that a URL may carry as ?name=value, and the environment
+# variable through which libpq in the dbt process reads each one (the PostgreSQL manual's
+# "Environment Variables"): dbt's profile names only host/port/user/password/dbname, so an
+# option like ?sslmode=require reaches dbt this way and dbt connects as Python does.
+LIBPQ_ENV: dict[str, str] = {
+    "sslmode": "PGSSLMODE",
+    "sslcert": "PGSSLCERT",
+    "sslkey": "PGSSLKEY",
+    "sslrootcert": "PGSSLROOTCERT",
+    "sslcrl": "PGSSLCRL",
+    "sslcrldir": "PGSSLCRLDIR",
+    "sslsni": "PGSSLSNI",
+    "sslcompression": "PGSSLCOMPRESSION",
+    "sslnegotiation": "PGSSLNEGOTIATION",
+    "ssl_min_protocol_version": "PGSSLMINPROTOCOLVERSION",
+    "ssl_max_protocol_version": "PGSSLMAXPROTOCOLVERSION",
+    "requiressl": "PGREQUIRESSL",
+    "requirepeer": "PGREQUIREPEER",
+    "require_auth": "PGREQUIREAUTH",
+    "channel_binding": "PGCHANNELBINDING",
+    "gssencmode": "PGGSSENCMODE",
+    "gssdelegation": "PGGSSDELEGATION",
+    "krbsrvname": "PGKRBSRVNAME",
+    "gsslib": "PGGSSLIB",
+    "passfile": "PGPASSFILE",
+    "service": "PGSERVICE",
+    "hostaddr": "PGHOSTADDR",
+    "options": "PGOPTIONS",
+    "client_encoding": "PGCLIENTENCODING",
+    "target_session_attrs": "PGTARGETSESSIONATTRS",
+    "load_balance_hosts": "PGLOADBALANCEHOSTS",
+}
+# options dbt's profile sets itself: passed as BQX_PG_* for profiles.yml
+PROFILE_OPTIONS = ("connect_timeout", "application_name", "keepalives_idle")
+_URL_PARTS = ("host", "port", "user", "password", "dbname")
+_SCHEMES = ("postgresql", "postgres")
+_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://[^/:@\s]*):[^\s/?#]*@")
+_PASSWORD_OPTION = re.compile(r"(?P<key>password=)[^&\s]*", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """`text` with the password of every URL in it (user:PASSWORD@, ?password=...) replaced
+    by ***: what every message and log line that may hold a database URL goes through."""
+    text = _CREDENTIALS.sub(r"\g<scheme>:***@", text)
+    return _PASSWORD_OPTION.sub(r"\g<key>***", text)
+
+
 @dataclass(frozen=True)
 class ConnectionParams:
     """libpq parameters, also handed to dbt through environment variables."""
@@ -47,30 +95,66 @@ class ConnectionParams:
     user: str
     password: str
     dbname: str
+    options: tuple[tuple[str, str], ...] = ()  # the URL's other ?name=value, in order
 
     def as_dbt_env(self) -> dict[str, str]:
-        return {
+        env = {
             "BQX_PG_HOST": self.host,
             "BQX_PG_PORT": str(self.port),
             "BQX_PG_USER": self.user,
             "BQX_PG_PASSWORD": self.password,
             "BQX_PG_DBNAME": self.dbname,
         }
+        for name, value in self.options:
+            key = f"BQX_PG_{name.upper()}" if name in PROFILE_OPTIONS else LIBPQ_ENV[name]
+            env[key] = value
+        return env
 
 
 def parse_database_url(url: str) -> ConnectionParams:
-    """Split a postgresql:// URL (TCP or `?host=/socket/dir`) into libpq parameters."""
+    """Split a postgresql:// URL (TCP or `?host=/socket/dir`) into libpq parameters. A URL
+    this cannot read is a user error whose message never holds the password."""
+    shown = redact(url)
     parsed = urlparse(url)
-    if parsed.scheme not in ("postgresql", "postgres"):
-        raise BqxUserError(f"BQX_DATABASE_URL must start with postgresql://, got {parsed.scheme!r}")
-    query = parse_qs(parsed.query)
-    host = query.get("host", [parsed.hostname or "localhost"])[0]
+    if parsed.scheme not in _SCHEMES:
+        raise BqxUserError(
+            f"BQX_DATABASE_URL must start with postgresql://, got {parsed.scheme + '://'!r} "
+            f"in {shown}"
+        )
+    try:
+        query = parse_qs(parsed.query, keep_blank_values=True, errors="strict")
+        parts = {
+            "user": unquote(parsed.username or "postgres", errors="strict"),
+            "password": unquote(parsed.password or "", errors="strict"),
+            "dbname": unquote(parsed.path.lstrip("/") or "postgres", errors="strict"),
+        }
+    except UnicodeDecodeError:
+        raise BqxUserError(f"BQX_DATABASE_URL has a bad %-escape: {shown}") from None
+    for text in (parsed.netloc, parsed.path, parsed.query):
+        if re.search(r"%(?![0-9A-Fa-f]{2})", text):
+            raise BqxUserError(f"BQX_DATABASE_URL has a bad %-escape (write % as %25): {shown}")
+    try:
+        url_port = parsed.port
+    except ValueError:
+        raise BqxUserError(f"BQX_DATABASE_URL has a non-numeric port: {shown}") from None
+    port_text = query.pop("port", [str(url_port or 5432)])[0]
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise BqxUserError(f"BQX_DATABASE_URL has a bad port {port_text!r}: {shown}")
+    host = query.pop("host", [parsed.hostname or "localhost"])[0]
+    for name in ("user", "password", "dbname"):
+        if name in query:
+            parts[name] = query.pop(name)[0]
+    unknown = sorted(set(query) - set(LIBPQ_ENV) - set(PROFILE_OPTIONS))
+    if unknown:
+        raise BqxUserError(
+            f"BQX_DATABASE_URL option {unknown[0]!r} is not one dbt can be given "
+            f"(known: {', '.join(sorted([*LIBPQ_ENV, *PROFILE_OPTIONS]))})"
+        )
     return ConnectionParams(
         host=unquote(host),
-        port=int(query.get("port", [parsed.port or 5432])[0]),
-        user=unquote(parsed.username or "postgres"),
-        password=unquote(parsed.password or ""),
-        dbname=unquote(parsed.path.lstrip("/") or "postgres"),
+        port=int(port_text),
+        options=tuple((name, values[-1]) for name, values in query.items()),
+        **parts,
     )
 
 
@@ -156,11 +240,17 @@ def database_url(settings: Settings) -> str:
 
 def connect(settings: Settings) -> psycopg2.extensions.connection:
     url = database_url(settings)
+    parse_database_url(url)  # a URL libpq would refuse: one line, no password
     try:
         return psycopg2.connect(url)
-    except psycopg2.OperationalError as err:
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
-        raise BqxUserError(f"cannot connect to the database: {first_line}") from err
+    except psycopg2.Error as err:
+        raise BqxUserError(f"cannot connect to the database: {first_line(err)}") from None
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of an error's message, any URL password in it redacted."""
+    text = str(err).strip()
+    return redact(text.splitlines()[0] if text else repr(err))
 
 
 @contextlib.contextmanager
@@ -177,3 +267,38 @@ def transaction(settings: Settings) -> Iterator[psycopg2.extensions.connection]:
 def apply_sql_file(conn: psycopg2.extensions.connection, path: Path) -> None:
     with conn.cursor() as cur:
         cur.execute(path.read_text())
+
+
+def hold_advisory_locks(
+    settings: Settings, namespace: str, names: list[str], busy: str
+) -> psycopg2.extensions.connection:
+    """A connection of its own holding the session advisory locks `namespace:name` (hashed to
+    bigint keys); closing it releases them, and so does the holder's death, kill -9 included
+    (the server sees its connection close). When another session holds one, BqxUserError
+    `busy` (formatted with {name}) at once, rather than a wait."""
+    conn = connect(settings)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            for name in names:
+                cur.execute(
+                    "select pg_try_advisory_lock(hashtextextended(%s, 0))", (f"{namespace}:{name}",)
+                )
+                if not cur.fetchone()[0]:
+                    raise BqxUserError(busy.format(name=name))
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+@contextlib.contextmanager
+def advisory_locks(
+    settings: Settings, namespace: str, names: list[str], busy: str
+) -> Iterator[None]:
+    """hold_advisory_locks for the block."""
+    conn = hold_advisory_locks(settings, namespace, names, busy)
+    try:
+        yield
+    finally:
+        conn.close()

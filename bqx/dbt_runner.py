@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import importlib.util
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -172,6 +174,9 @@ def dbt_env(settings: Settings, target: str | None = None) -> dict[str, str]:
     if chosen == POSTGRES_TARGET:
         params = db.parse_database_url(db.database_url(settings))
         env.update(params.as_dbt_env())
+        # the server ends a dbt session within 2 s of its client dying (PostgreSQL >= 14), so
+        # a killed build's statement stops instead of running on behind a re-run
+        env["PGOPTIONS"] = f"{env.get('PGOPTIONS', '')} -c client_connection_check_interval=2000"
     if chosen == SPARK_SESSION_TARGET:
         check_spark_session()
         spark = SparkPaths.of(settings)
@@ -209,13 +214,58 @@ def dbt_command(settings: Settings, args: list[str], scope: BuildScope | None = 
     return command
 
 
+def _die_with_parent(parent_pid: int) -> None:
+    """In the dbt child before exec: the kernel sends it SIGKILL when its parent dies, so a
+    `bqx build` killed with kill -9 never leaves dbt writing behind a re-run (Linux; a no-op
+    where prctl is missing)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent_pid:  # the parent died between fork and prctl
+        os._exit(1)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
 def run_dbt(
     settings: Settings,
     args: list[str],
     scope: BuildScope | None = None,
     target: str | None = None,
 ) -> int:
-    """Run one dbt command in the project; returns dbt's exit code."""
+    """Run one dbt command in the project; returns dbt's exit code. dbt dies with this
+    process (PR_SET_PDEATHSIG), and its database sessions end when it does."""
     return subprocess.call(
-        dbt_command(settings, args, scope), env=dbt_env(settings, target), cwd=PROJECT_DIR
+        dbt_command(settings, args, scope),
+        env=dbt_env(settings, target),
+        cwd=PROJECT_DIR,
+        preexec_fn=functools.partial(_die_with_parent, os.getpid()),
     )
+
+
+def failure_summary(settings: Settings, target: str, code: int, started: float) -> str:
+    """One line after a failed dbt run, from its run_results.json (if written after
+    `started`, a time.time()): how many nodes erred, failed or were skipped, and the first
+    error (dbt's own output above it has the rest)."""
+    path = dbt_target_dir(settings, target) / "run_results.json"
+    try:
+        if path.stat().st_mtime < started:
+            raise OSError("run_results.json of an earlier run")
+        results = json.loads(path.read_text())["results"]
+    except (OSError, ValueError, KeyError):
+        return f"dbt exited with code {code} before running any node (its output above says why)"
+    failed = [r for r in results if r["status"] in ("error", "fail", "runtime error")]
+    errors = sum(r["status"] != "fail" for r in failed)
+    skipped = sum(r["status"] == "skipped" for r in results)
+    line = (
+        f"dbt failed: {errors} errors, {len(failed) - errors} failing tests, {skipped} skipped "
+        f"of {len(results)} nodes"
+    )
+    if failed:
+        first = failed[0]
+        message = (first.get("message") or "").strip().splitlines() or [""]
+        line += f"; first: {first['unique_id']}: {db.redact(message[0])[:200]}"
+    return line + f"; log: {settings.home / 'dbt' / 'logs' / 'dbt.log'}"

@@ -336,11 +336,12 @@ def sample_input(
         raise BqxUserError(f"a sample of {rows} rows cannot cover {len(pairs)} pairs")
     share = rows // len(pairs)
     blocks: list[InputBlock] = []
+    empty: list[str] = []
     for done, pair in enumerate(pairs):
         with conn:  # one short read-only transaction per pair
             available = grid_rows(conn, pair, period)
             if available == 0:
-                log.warning("%s has no minutes in the %s period", pair, period.name)
+                empty.append(pair)
                 continue
             key_filter = KeyFilter(seed=seed, fraction=OVERSAMPLE * share / available)
             block = read_input(
@@ -349,6 +350,9 @@ def sample_input(
         blocks.append(_trim(block, share, seed))
         if progress:
             progress(f"sampling {period.name}", done + 1, len(pairs))
+    if empty:  # one line, not one per pair (22 lines on a 6-pair database)
+        names = ",".join(empty)
+        log.warning("%d pairs have no minutes in the %s period: %s", len(empty), period.name, names)
     if not blocks or sum(len(b) for b in blocks) == 0:
         raise BqxUserError(
             f"no input rows in the {period.name} period ({period.start_utc:%Y-%m-%d %H:%M} to "

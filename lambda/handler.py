@@ -9,6 +9,7 @@ and checkpoints: see bqx_online/service.py. Environment:
   BQX_ONLINE_PAIRS        comma-separated pairs (default: all 28)
   BQX_ONLINE_TABLE, BQX_ONLINE_BUCKET, BQX_ONLINE_PREFIX   the AWS resources' names
   BQX_HOME                checkpoint files of the postgres back end (under artifacts/online/)
+  BQX_ONLINE_CHECKPOINT_KEY  the secret keying checkpoint digests (bqx_online/checkpoint_key.py)
 
 An event may name the minute (`{"minute": "2017-11-02T10:15:00Z"}`); EventBridge's scheduled
 events carry `time`, and the handler then steps the newest minute of features at or before it.

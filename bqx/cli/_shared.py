@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from datetime import date
 from typing import Annotated, Any, TypeVar
 
+import psycopg2
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -44,18 +45,26 @@ Config = TypeVar("Config")
 
 def user_errors(func: Callable) -> Callable:
     """The one error path of the CLI: a BqxUserError becomes one clear line on stderr and exit
-    code 1, no traceback. Commands turn the other mistakes a user can make (a port already
-    taken, say) into a BqxUserError where they happen."""
+    code 1, no traceback; so does a database connection lost mid-command (a stopped server).
+    Commands turn the other mistakes a user can make (a port already taken, say) into a
+    BqxUserError where they happen. Any URL password in the line is redacted."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
         except BqxUserError as err:
-            err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
-            raise typer.Exit(1) from None
+            _error_line(str(err))
+        except (psycopg2.OperationalError, psycopg2.InterfaceError) as err:
+            # the server stopped or dropped us mid-command: a fact of the setup, not a bug
+            _error_line(f"lost the database connection: {db.first_line(err)}")
 
     return wrapper
+
+
+def _error_line(message: str) -> None:
+    err_console.print(f"[bold red]error:[/] {db.redact(message)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1) from None
 
 
 def with_defaults(config_type: type[Config], **options: Any) -> Config:

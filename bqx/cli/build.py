@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from typing import Annotated
 
@@ -52,24 +53,60 @@ def build(
     ] = None,
 ):
     """Run the dbt build (models + tests) against the configured database."""
-    from bqx.dbt_runner import BuildScope, check_spark_raw, dbt_target, run_dbt
+    from bqx.dbt_runner import (
+        POSTGRES_TARGET,
+        BuildScope,
+        check_spark_raw,
+        dbt_target,
+        failure_summary,
+        run_dbt,
+    )
 
     scope = BuildScope.parse(
         pairs=pairs, months=months, train_end=train_end, validation_end=validation_end
     )
-    if tail or tail_from:
-        _tail(scope, tail_from)
-        return
-    args = ["build", *(["--select", select] if select else [])]
     settings = Settings.from_env()
-    check_spark_raw(settings, dbt_target(target))
-    code = run_dbt(settings, args, scope=scope, target=target)
+    chosen = dbt_target(target)
+    started = time.time()
+    args = ["build", *(["--select", select] if select else [])]
+    if chosen != POSTGRES_TARGET and not (tail or tail_from):
+        check_spark_raw(settings, chosen)
+        code = run_dbt(settings, args, scope=scope, target=target)
+        if code != 0:
+            raise BqxUserError(failure_summary(settings, chosen, code, started))
+        return
+    with db.advisory_locks(settings, BUILD_LOCK, ["all"], BUILD_BUSY):
+        if tail or tail_from:
+            _tail(scope, tail_from)
+            return
+        _check_bars(settings)
+        code = run_dbt(settings, args, scope=scope, target=target)
     if code != 0:
-        raise typer.Exit(code)
+        raise BqxUserError(failure_summary(settings, chosen, code, started))
+
+
+BUILD_LOCK = "bqx build"  # one build (full, scoped or tail) per database at a time
+BUILD_BUSY = (
+    "another `bqx build` is running on this database: wait for it to end (a build killed "
+    "with kill -9 releases the lock within seconds)"
+)
+
+
+def _check_bars(settings: Settings) -> None:
+    """A build needs bars: say so in one line rather than let dbt print a page of errors."""
+    with db.connect(settings) as conn, conn.cursor() as cur:
+        cur.execute("select to_regclass('raw.m1_bars') is not null")
+        has_table = cur.fetchone()[0]
+        if has_table:
+            cur.execute("select exists (select 1 from raw.m1_bars)")
+        if not has_table or not cur.fetchone()[0]:
+            raise BqxUserError(
+                "raw.m1_bars holds no bars: load some first (`bqx ingest PATH`, or "
+                "`bqx synth --out DIR` then `bqx ingest DIR`)"
+            )
 
 
 def _tail(scope, tail_from: str | None) -> None:
-    import time
     from datetime import UTC, datetime
 
     from bqx.tail_build import tail_build
@@ -98,11 +135,13 @@ def _tail(scope, tail_from: str | None) -> None:
 @user_errors
 def dbt(ctx: typer.Context):
     """Run any dbt command against the configured database: bqx dbt test --select ..."""
-    from bqx.dbt_runner import run_dbt
+    from bqx.dbt_runner import dbt_target, failure_summary, run_dbt
 
-    code = run_dbt(Settings.from_env(), list(ctx.args))
+    settings = Settings.from_env()
+    started = time.time()
+    code = run_dbt(settings, list(ctx.args))
     if code != 0:
-        raise typer.Exit(code)
+        raise BqxUserError(failure_summary(settings, dbt_target(), code, started))
 
 
 @user_errors

@@ -25,6 +25,8 @@ def dashboard(
     from bqx.dashboard import DashboardConfig, write_dashboard
     from bqx.dashboard.server import make_server
 
+    if not 0 <= port <= 65535:
+        raise BqxUserError(f"bad --port {port}: use 0-65535 (0 picks a free one)")
     settings = Settings.from_env()
     config = DashboardConfig(pair=pair)
     if write:

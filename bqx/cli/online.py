@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
+import psycopg2.extensions
 import typer
 
 from bqx import db
@@ -74,6 +75,7 @@ def replay(
     span_end = datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=1)
     config = _config(pairs, arf_models, checkpoint_every, all_features)
     settings = Settings.from_env()
+    locks = learner_locks(settings, config.pairs)
     store = open_store(backend, settings, config)
     conn = db.connect(settings)
     try:
@@ -113,7 +115,20 @@ def replay(
     finally:
         store.close()
         conn.close()
+        locks.close()
     _print_replay(result, scores, config, len(source.feature_names))
+
+
+LEARNER_LOCK = "bqx online learner"  # one learner per pair and database at a time
+LEARNER_BUSY = (
+    "another `bqx online replay` or `serve` is learning {name} on this database: wait for it "
+    "to end (two learners of one pair would mark outcomes neither checkpoint holds)"
+)
+
+
+def learner_locks(settings: Settings, pairs: tuple[str, ...]) -> psycopg2.extensions.connection:
+    """The connection holding the pairs' learner locks (close it to release them)."""
+    return db.hold_advisory_locks(settings, LEARNER_LOCK, list(pairs), LEARNER_BUSY)
 
 
 def _print_replay(result, scores, config, n_features: int) -> None:
@@ -178,6 +193,7 @@ def serve(
 
     config = _config(pairs, arf_models, checkpoint_every, False)
     settings = Settings.from_env()
+    locks = learner_locks(settings, config.pairs)
     store = open_store(backend, settings, config)
     conn = db.connect(settings)
     listener = BarsListener(db.connect(settings))
@@ -231,5 +247,6 @@ def serve(
         listener.close()
         store.close()
         conn.close()
+        locks.close()
     if steps is not None:
         console.print(f"served {steps} minute steps")

@@ -54,6 +54,9 @@ create table if not exists bqx.online_checkpoints (
     created_at timestamptz not null default now(),
     primary key (pair, version)
 );
+-- digest: HMAC-SHA256 of the file's bytes under the learner's key, checked before unpickling
+-- (lambda/bqx_online/checkpoint_key.py); added to tables made before it existed
+alter table bqx.online_checkpoints add column if not exists digest text;
 
 create table if not exists bqx.online_checkpoint_pointer (
     pair text primary key,

@@ -12,6 +12,7 @@ from bqx import db
 from bqx.config import Settings
 from bqx.errors import BqxUserError
 from bqx.pairs import parse_pairs
+from bqx_online.checkpoint_key import CheckpointKey
 from bqx_online.config import OnlineConfig
 from bqx_online.storage import OnlineStore
 
@@ -20,16 +21,17 @@ BACKENDS = ("postgres", "aws")
 
 def open_store(backend: str, settings: Settings, config: OnlineConfig) -> OnlineStore:
     """The store of `backend`: 'postgres' (default) or 'aws'."""
+    key = CheckpointKey.load(os.environ, settings.artifacts_dir / "online")
     if backend == "postgres":
         from bqx_online.storage_postgres import PostgresStore
 
         return PostgresStore(
-            db.connect(settings), settings.artifacts_dir / "online", config.keep_checkpoints
+            db.connect(settings), settings.artifacts_dir / "online", config.keep_checkpoints, key
         )
     if backend == "aws":
         from bqx_online.storage_aws import AwsStore
 
-        return AwsStore(aws_config_from_env(os.environ, config.keep_checkpoints))
+        return AwsStore(aws_config_from_env(os.environ, config.keep_checkpoints), key)
     raise BqxUserError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
 
 

@@ -8,7 +8,8 @@ so a key range is a time range:
 - drift events pk `DRIFT#<PAIR>`, sk `<epoch>#<detector>`, conditional put as well;
 - weights      pk `WEIGHTS#<PAIR>`, sk `<epoch>#<member>`.
 Checkpoints: `s3://<bucket>/<prefix><PAIR>/v<version>.pkl`, then the pointer object
-`<prefix><PAIR>/pointer.json` is replaced (a single PUT is atomic in S3). The alarm: metric
+`<prefix><PAIR>/pointer.json` is replaced (a single PUT is atomic in S3); the pointer holds the
+version's keyed digest, checked before unpickling (checkpoint_key.py). The alarm: metric
 `DriftEvents` in namespace `BQX/Online` (with and without a Pair dimension), on which the
 template's CloudWatch alarm fires; `StepSeconds` records each step's latency.
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -27,6 +29,9 @@ from decimal import Decimal
 import boto3
 from botocore.exceptions import ClientError
 
+from bqx.config import Settings
+from bqx.errors import BqxUserError
+from bqx_online.checkpoint_key import CheckpointKey
 from bqx_online.records import CheckpointInfo, DriftEvent, Learned, Prediction, Snapshot, WeightRow
 
 log = logging.getLogger(__name__)
@@ -61,9 +66,18 @@ def _conditional_failed(err: ClientError) -> bool:
 
 
 class AwsStore:
-    def __init__(self, config: AwsConfig | None = None) -> None:
+    def __init__(self, config: AwsConfig | None = None, key: CheckpointKey | None = None) -> None:
         self.config = config or AwsConfig()
+        # the digest key (checkpoint_key.py): BQX_ONLINE_CHECKPOINT_KEY (the Lambda's), else
+        # the key file of $BQX_HOME
+        home_keys = Settings.from_env().artifacts_dir / "online"
+        self.key = key or CheckpointKey.load(os.environ, home_keys)
         kwargs = {"region_name": self.config.region, "endpoint_url": self.config.endpoint_url}
+        if boto3.Session().get_credentials() is None:
+            raise BqxUserError(
+                "the aws backend needs AWS credentials (AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY, a profile, or a role): none found"
+            )
         self.dynamodb = boto3.client("dynamodb", **kwargs)
         self.s3 = boto3.client("s3", **kwargs)
         self.cloudwatch = boto3.client("cloudwatch", **kwargs)
@@ -293,6 +307,7 @@ class AwsStore:
             "ts_utc": ts_utc.isoformat(),
             "learned_through": learned_through.isoformat() if learned_through else None,
             "n_learned": n_learned,
+            "digest": self.key.digest(blob),
         }
         self.s3.put_object(
             Bucket=self.config.bucket,
@@ -311,6 +326,8 @@ class AwsStore:
         if pointer is None:
             return None
         blob = self.s3.get_object(Bucket=self.config.bucket, Key=pointer["key"])["Body"].read()
+        what = f"checkpoint v{pointer['version']} of {pair} (s3://{self.config.bucket}/{pointer['key']})"
+        self.key.check(blob, pointer.get("digest"), what)
         through = pointer["learned_through"]
         info = CheckpointInfo(
             pair,

@@ -20,6 +20,7 @@ import psycopg2.extensions
 from psycopg2.extras import Json, execute_values
 
 from bqx.sql import apply_ddl
+from bqx_online.checkpoint_key import CheckpointKey, CheckpointRefused
 from bqx_online.records import CheckpointInfo, DriftEvent, Learned, Prediction, Snapshot, WeightRow
 
 log = logging.getLogger(__name__)
@@ -29,11 +30,17 @@ NOTIFY_CHANNEL = "bqx_drift"
 
 class PostgresStore:
     def __init__(
-        self, conn: psycopg2.extensions.connection, checkpoint_dir: Path, keep: int = 3
+        self,
+        conn: psycopg2.extensions.connection,
+        checkpoint_dir: Path,
+        keep: int = 3,
+        key: CheckpointKey | None = None,
     ) -> None:
         self.conn = conn
         self.checkpoint_dir = Path(checkpoint_dir)
         self.keep = keep
+        # the digest key (checkpoint_key.py): BQX_ONLINE_CHECKPOINT_KEY, else a key file
+        self.key = key or CheckpointKey.load(os.environ, self.checkpoint_dir)
 
     def ensure(self) -> None:
         with self.conn, self.conn.cursor() as cur:
@@ -157,18 +164,20 @@ class PostgresStore:
             )
             version = int(cur.fetchone()[0])
         path = self.checkpoint_dir / pair / f"v{version:08d}.pkl"
+        digest = self.key.digest(blob)
         _write_atomically(path, blob)
         with self.conn, self.conn.cursor() as cur:  # the version row and the pointer, together
             cur.execute(
                 """
                 insert into bqx.online_checkpoints
-                    (pair, version, path, ts_utc, learned_through, n_learned)
-                values (%s, %s, %s, %s, %s, %s)
+                    (pair, version, path, ts_utc, learned_through, n_learned, digest)
+                values (%s, %s, %s, %s, %s, %s, %s)
                 on conflict (pair, version) do update set path = excluded.path,
                     ts_utc = excluded.ts_utc, learned_through = excluded.learned_through,
-                    n_learned = excluded.n_learned, created_at = now()
+                    n_learned = excluded.n_learned, digest = excluded.digest,
+                    created_at = now()
                 """,
-                (pair, version, str(path), ts_utc, learned_through, n_learned),
+                (pair, version, str(path), ts_utc, learned_through, n_learned, digest),
             )
             cur.execute(
                 """
@@ -191,7 +200,7 @@ class PostgresStore:
         with self.conn, self.conn.cursor() as cur:
             cur.execute(
                 """
-                select c.version, c.path, c.ts_utc, c.learned_through, c.n_learned
+                select c.version, c.path, c.ts_utc, c.learned_through, c.n_learned, c.digest
                 from bqx.online_checkpoint_pointer as p
                 join bqx.online_checkpoints as c on c.pair = p.pair and c.version = p.version
                 where p.pair = %s
@@ -201,9 +210,13 @@ class PostgresStore:
             row = cur.fetchone()
         if row is None:
             return None
-        version, path, ts_utc, learned_through, n_learned = row
+        version, path, ts_utc, learned_through, n_learned, digest = row
         info = CheckpointInfo(pair, version, path, ts_utc, learned_through, n_learned)
-        return info, Path(path).read_bytes()
+        what = f"checkpoint v{version} of {pair} ({path})"
+        # the path comes from the database: read only files of our own checkpoint directory
+        if not Path(path).resolve().is_relative_to(self.checkpoint_dir.resolve()):
+            raise CheckpointRefused(f"{what} lies outside {self.checkpoint_dir}: not read")
+        return info, self.key.check(Path(path).read_bytes(), digest, what)
 
     def reset(self, pair: str) -> None:
         with self.conn, self.conn.cursor() as cur:

@@ -6,7 +6,10 @@
     empty `create table as … with no data` gives them), filled by one insert of the query,
     indexed on (pair, ts_utc), and swapped into <schema> in the same transaction as the old
     tree is dropped: readers see the old table or the new one, never a half. The rows are
-    written once, straight into their partitions.
+    written once, straight into their partitions. The views over the old table
+    (ml_feature_matrix, ...) are recreated over the new one in that same transaction, so a
+    build killed at any point leaves every view in place (dropping them with the old tree and
+    leaving their rebuild to later nodes lost bqx.ml_feature_matrix until a re-run, issue 18).
     Partial build (vars month_from/month_to and/or pairs): only the partitions in scope are
     emptied and refilled, again inside one transaction.
     Tail build (var tail_from): the rows at or after tail_start() are deleted and recomputed
@@ -66,11 +69,12 @@
             alter table {{ fresh }} add primary key (pair, ts_utc);
         {%- endcall %}
         {%- if existing is not none -%}
-            {#- through the adapter, so dbt's relation cache also forgets the views that the
-                cascade drops (ml_feature_matrix), and dbt recreates them -#}
-            {% do adapter.drop_relation(existing) %}
+            {{ bqx_drop_keeping_views(existing) }}
         {%- endif -%}
         {{ bqx_swap_partition_tree(fresh, target, months) }}
+        {%- if existing is not none -%}
+            {{ bqx_restore_kept_views() }}
+        {%- endif -%}
     {%- endif -%}
 
     {% call statement('drop_staged') -%}
@@ -147,4 +151,88 @@
             {%- endfor -%}
         {%- endfor %}
     {%- endcall %}
+{%- endmacro %}
+
+
+{% macro bqx_drop_keeping_views(relation) -%}
+    {{ return(adapter.dispatch('bqx_drop_keeping_views', 'bqx')(relation)) }}
+{%- endmacro %}
+
+{% macro postgres__bqx_drop_keeping_views(relation) -%}
+    {#- In the build's transaction: note the definitions of the views over `relation` (and of
+        views over those, in dependency order), then drop it with them. dbt's relation cache
+        is left alone: bqx_restore_kept_views puts the views back before the commit. A
+        transaction advisory lock makes concurrent swaps take turns until their commits (two
+        swaps at once had the second read the definition of a view the first had just
+        replaced: "could not open relation with OID ..."). -#}
+    {% call statement('keep_views') -%}
+        -- one swap at a time (dbt runs two models at once): a view over two tables is noted
+        -- by one swap only after the other has committed its new copy
+        select pg_advisory_xact_lock(hashtextextended('bqx: swap of a view''s table', 0));
+        drop table if exists pg_temp.bqx_kept_views;
+        create temporary table bqx_kept_views on commit drop as
+        with recursive dependents (view_oid, depth) as (
+            select distinct rewrite.ev_class, 1
+            from pg_depend as dep
+            inner join pg_rewrite as rewrite on dep.classid = 'pg_rewrite'::regclass and dep.objid = rewrite.oid
+            where dep.refobjid = '{{ relation.include(database=false) }}'::regclass and rewrite.ev_class <> dep.refobjid
+            union all
+            select distinct rewrite.ev_class, dependents.depth + 1
+            from dependents
+            inner join pg_depend as dep on dep.refobjid = dependents.view_oid
+            inner join pg_rewrite as rewrite on dep.classid = 'pg_rewrite'::regclass and dep.objid = rewrite.oid
+            where rewrite.ev_class <> dep.refobjid and dependents.depth < 16
+        )
+        select
+            ns.nspname as view_schema,
+            cls.relname as view_name,
+            format('create view %I.%I as %s', ns.nspname, cls.relname, pg_get_viewdef(cls.oid)) as definition,
+            format('comment on view %I.%I is %L', ns.nspname, cls.relname, obj_description(cls.oid, 'pg_class')) as view_comment,
+            max(dependents.depth) as depth
+        from dependents
+        inner join pg_class as cls on dependents.view_oid = cls.oid
+        inner join pg_namespace as ns on cls.relnamespace = ns.oid
+        where cls.relkind = 'v'
+        group by ns.nspname, cls.relname, cls.oid;
+        drop table {{ relation }} cascade;
+    {%- endcall %}
+{%- endmacro %}
+
+{% macro default__bqx_drop_keeping_views(relation) -%}
+    {% do adapter.drop_relation(relation) %}
+{%- endmacro %}
+
+{% macro bqx_restore_kept_views() -%}
+    {{ return(adapter.dispatch('bqx_restore_kept_views', 'bqx')()) }}
+{%- endmacro %}
+
+{% macro postgres__bqx_restore_kept_views() -%}
+    {#- The views bqx_drop_keeping_views noted, over the new table. A view the new columns no
+        longer fit is left out, and dropped from dbt's relation cache: its own node rebuilds
+        it later in the run. -#}
+    {% call statement('restore_views') -%}
+        do $restore$
+        declare
+            kept record;
+        begin
+            for kept in select definition, view_comment from pg_temp.bqx_kept_views order by depth loop
+                begin
+                    execute kept.definition;
+                    if kept.view_comment is not null then
+                        execute kept.view_comment;
+                    end if;
+                exception when others then
+                    raise warning 'bqx: not restored (%): %', sqlerrm, kept.definition;
+                end;
+            end loop;
+        end
+        $restore$;
+    {%- endcall %}
+    {%- set lost = run_query("select view_schema, view_name from pg_temp.bqx_kept_views where to_regclass(format('%I.%I', view_schema, view_name)) is null") -%}
+    {%- for row in lost -%}
+        {% do adapter.cache_dropped(api.Relation.create(database=this.database, schema=row[0], identifier=row[1], type='view')) %}
+    {%- endfor -%}
+{%- endmacro %}
+
+{% macro default__bqx_restore_kept_views() -%}
 {%- endmacro %}

@@ -4,9 +4,11 @@
 -- gap is at most 60 missing minutes (forward-filled from the last close, is_filled = true);
 -- after a longer gap (weekends, outages) nothing is filled and a new segment starts, so
 -- rolling windows restart. segment_row counts minutes since the segment's first bar.
+-- Only the pairs in scope are read: stg_m1_bars holds every pair, and a `--pairs` build that
+-- read them all wrote other pairs' rows into its partitions (a duplicate key, issue 18).
 with {{ rows_in_scope(
     'bars', ref('stg_m1_bars'), ['pair', 'ts_utc', 'open', 'high', 'low', 'close', 'volume'],
-    halo_before=true, halo_after_minutes=62, by_pair=false
+    halo_before=true, halo_after_minutes=62
 ) }},
 
 neighbours as (
