@@ -1,6 +1,8 @@
 """Issue 15, the live loop: latency from a minute's bars committed to its predictions stored.
 
-Split per part (feed commit, LISTEN wake-up, tail build, handler step).
+Split per part (feed commit, LISTEN wake-up, tail build and each model's share of it, the
+handler step's predict / learn / checkpoint parts), then the catch-up rate: BACKLOG minutes
+committed at once, one tail build, every minute stepped (minutes/s).
 
 A generated market of PAIRS over two trading days: the first 40 hours are fed and built in full
 (`dbt seed` + `dbt run`), then MINUTES minutes of the second day are fed one at a time with
@@ -25,6 +27,7 @@ from bench import common
 from bqx import db
 from bqx.dbt_runner import BuildScope, run_dbt
 from bqx.ingest.feed import play, read_bars
+from bqx.pairs import PAIRS as ALL_PAIRS
 from bqx.sql import apply_ddl
 from bqx.synth import SynthConfig, write_market
 from bqx.tail_build import DbtSession, tail_build
@@ -34,10 +37,9 @@ from bqx_online.service import OnlineService
 from bqx_online.storage_postgres import PostgresStore
 from bqx_online.wakeup import BarsListener
 
-PAIRS = tuple(
-    os.environ.get("BQX_BENCH_LIVE_PAIRS", "EURUSD,GBPUSD,EURGBP,USDJPY,EURJPY,GBPJPY").split(",")
-)
+PAIRS = tuple(os.environ.get("BQX_BENCH_LIVE_PAIRS", ",".join(ALL_PAIRS)).split(","))
 MINUTES = int(os.environ.get("BQX_BENCH_LIVE_MINUTES", "20"))
+BACKLOG = int(os.environ.get("BQX_BENCH_LIVE_BACKLOG", "60"))
 # session: one long-lived dbt (what serve uses); process: a dbt process per tail build
 DBT_MODE = os.environ.get("BQX_BENCH_LIVE_DBT", "session")
 START = date(2024, 1, 30)  # a Tuesday
@@ -68,13 +70,15 @@ def main() -> None:
     config = replace(OnlineConfig(pairs=PAIRS), checkpoint_every=15)
     store = PostgresStore(db.connect(settings), settings.artifacts_dir / "online")
     store.ensure()
-    source = PostgresFeatures(conn, config.features, config.use_static)
+    source = PostgresFeatures(conn, config.features, config.use_static, config.pairs)
     service = OnlineService(config, store, source)
     session = DbtSession(settings) if DBT_MODE == "session" else None
     listener = BarsListener(db.connect(settings))
     parts: dict[str, list[float]] = {k: [] for k in ("commit", "wake", "tail", "step", "total")}
     steps = []
-    minutes = sorted(bars.loc[bars["ts_utc"] >= cut, "ts_utc"].unique())[:MINUTES]
+    models: dict[str, list[float]] = {}
+    later = sorted(bars.loc[bars["ts_utc"] >= cut, "ts_utc"].unique())
+    minutes = later[:MINUTES]
     for ts in minutes:
         t0 = time.perf_counter()
         play(conn, bars[bars["ts_utc"] == ts], speed=0)
@@ -84,13 +88,27 @@ def main() -> None:
         assert woke is not None
         tail_build(settings, conn, scope=SCOPE, session=session)
         t3 = time.perf_counter()
+        for model, seconds in (session.last_timings if session else {}).items():
+            models.setdefault(model, []).append(seconds)
         report = service.step(pd.Timestamp(ts).to_pydatetime())
         t4 = time.perf_counter()
         assert report.predicted == len(PAIRS), f"{ts}: {report.predicted} predictions"
         steps.append(report)
         for name, value in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t1), strict=True):
             parts[name].append(value)
-    service.flush(pd.Timestamp(minutes[-1]).to_pydatetime())
+    # catch-up: a backlog committed minute by minute while nothing ran, then one tail build
+    # and every minute stepped
+    backlog = later[MINUTES : MINUTES + BACKLOG]
+    play(conn, bars[bars["ts_utc"].isin(backlog)], speed=0)
+    caught = time.perf_counter()
+    tail_build(settings, conn, scope=SCOPE, session=session)
+    backlog_tail = time.perf_counter() - caught
+    for ts in source.minutes_between(
+        pd.Timestamp(minutes[-1]).to_pydatetime(), pd.Timestamp(backlog[-1]).to_pydatetime()
+    ):
+        service.step(ts)
+    catch_up = time.perf_counter() - caught
+    service.flush(pd.Timestamp(backlog[-1]).to_pydatetime())
     listener.close()
     store.close()
     conn.close()
@@ -114,6 +132,18 @@ def main() -> None:
         f"{statistics.median(r.learn_seconds for r in steps):.3f} s, checkpoints "
         f"{statistics.median(r.checkpoint_seconds for r in steps):.3f} s "
         f"({sum(r.checkpoints for r in steps)} in {len(steps)} steps)"
+    )
+    if models:
+        print(
+            "tail build per model, p50 s: "
+            + ", ".join(
+                f"{m} {statistics.median(v):.2f}"
+                for m, v in sorted(models.items(), key=lambda kv: -statistics.median(kv[1]))
+            )
+        )
+    print(
+        f"catch-up: {len(backlog)} minutes backlog in {catch_up:.1f} s "
+        f"({len(backlog) / catch_up:.2f} minutes/s; tail build {backlog_tail:.1f} s of it)"
     )
 
 

@@ -11,8 +11,22 @@ Where the tail starts: the grid forward-fills a pair's minutes up to its next ba
 is at most an hour, so a pair whose newest bar is older than the others' still gets rows
 before the newest built minute once its next bar comes. The tail therefore starts after the
 oldest newest-minute among the pairs that can still be filled (newest within 61 minutes of the
-newest built minute). A late bar (a correction, a vendor's late row) older than that is
-recomputed by passing its minute as `tail_from` explicitly.
+newest built minute).
+
+A late bar (a correction, a vendor's late row) for a minute m before that start changes the
+grid from its pair's previous bar on (the minutes in between are forward-filled when the gap
+is at most 61 minutes, so from m - 60 at the earliest) and every row after it. Serve learns
+the oldest minute each insert wrote from the NOTIFY payloads (`arrived_from`); when that is
+before the tail's start it looks for bars there that the grid does not hold as they are
+(late_bar_minute: one indexed join over those minutes) and starts the tail at m - 60
+minutes; `bqx build --tail --tail-from` does the same by hand. Rows from there on are deleted
+and recomputed, so they again equal the batch build; predictions are stored elsewhere and
+stay as they were made.
+
+Crash safety: dbt commits model by model, so a tail build killed in the middle leaves the grid
+ahead of the tables after it. Each build is logged in bqx.live_tail_builds (bqx/sql/live.sql)
+before dbt runs and marked finished after; the next build starts no later than the oldest
+unfinished one's tail_from.
 """
 
 from __future__ import annotations
@@ -20,6 +34,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -30,11 +45,13 @@ from bqx.config import Settings
 from bqx.dbt_runner import POSTGRES_TARGET, PROJECT_DIR, BuildScope, dbt_env, run_dbt
 from bqx.errors import BqxUserError
 from bqx.pairs import PAIRS
+from bqx.sql import apply_ddl
 
 log = logging.getLogger(__name__)
 
 GRID = "bqx.int_m1_grid_filled"  # the first partitioned model: every other one follows it
 FILL_LIMIT = timedelta(minutes=61)  # int_m1_grid_filled fills gaps of at most this
+LATE_REACH = FILL_LIMIT - timedelta(minutes=1)  # a bar's fill reaches back this far at most
 TAIL_SELECTOR = "config.materialized:partitioned_table"
 
 
@@ -63,6 +80,71 @@ def next_tail_from(conn: psycopg2.extensions.connection) -> datetime | None:
     latest = max(newest.values())
     open_ends = [ts for ts in newest.values() if latest - ts <= FILL_LIMIT]
     return min(open_ends) + timedelta(minutes=1)
+
+
+def late_bar_minute(
+    conn: psycopg2.extensions.connection, arrived_from: datetime | None, next_from: datetime
+) -> datetime | None:
+    """The oldest minute in [arrived_from, next_from) whose bar the grid does not hold as it is
+    in raw.m1_bars (missing, forward-filled, or other values: a late bar or a correction);
+    None when there is none. Bars announced there may also be ones the last tail build read
+    already (committed after serve took the announcements, before dbt read them): those the
+    grid holds, so they are not taken for late."""
+    if arrived_from is None or arrived_from >= next_from:
+        return None
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            f"""
+            select min(b.ts_utc)
+            from raw.m1_bars as b
+            left join {GRID} as g on g.pair = b.pair and g.ts_utc = b.ts_utc
+            where b.ts_utc >= %(lo)s and b.ts_utc < %(hi)s
+              and (g.ts_utc is null or g.is_filled
+                   or (g.open, g.high, g.low, g.close, g.volume)
+                      is distinct from (b.open, b.high, b.low, b.close, b.volume))
+            """,
+            {"lo": arrived_from, "hi": next_from},
+        )
+        return cur.fetchone()[0]
+
+
+def late_tail_from(late_minute: datetime | None) -> datetime | None:
+    """Where a tail must start for a late bar at `late_minute` (LATE_REACH before it)."""
+    return None if late_minute is None else late_minute - LATE_REACH
+
+
+def unfinished_tail_from(conn: psycopg2.extensions.connection) -> datetime | None:
+    """The oldest tail_from of a tail build that never finished (None: none)."""
+    with conn, conn.cursor() as cur:
+        apply_ddl(cur, "live")
+        cur.execute("select min(tail_from) from bqx.live_tail_builds where finished_at is null")
+        return cur.fetchone()[0]
+
+
+def _log_start(
+    conn: psycopg2.extensions.connection, start: datetime, newest: datetime | None, late: bool
+) -> int:
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            "insert into bqx.live_tail_builds (tail_from, newest_bar, late) values (%s, %s, %s)"
+            " returning tail_id",
+            (start, newest, late),
+        )
+        return cur.fetchone()[0]
+
+
+def _log_finish(conn: psycopg2.extensions.connection, tail_id: int, seconds: float) -> None:
+    """This build and every older unfinished one (it recomputed what they left) are done."""
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            "update bqx.live_tail_builds set finished_at = now(), seconds = %s where tail_id = %s",
+            (seconds, tail_id),
+        )
+        cur.execute(
+            "update bqx.live_tail_builds set finished_at = now()"
+            " where finished_at is null and tail_id < %s",
+            (tail_id,),
+        )
 
 
 def newest_bar(conn: psycopg2.extensions.connection) -> datetime | None:
@@ -106,12 +188,17 @@ class DbtSession:
         if not parsed.success:
             raise RuntimeError(f"dbt could not parse the project: {parsed.exception}")
         self.runner = dbtRunner(manifest=parsed.result)
+        self.last_timings: dict[str, float] = {}  # model -> seconds, of the last run
 
     def run(self, args: list[str], scope: BuildScope) -> bool:
         with _environment(self.env):
             result = self.runner.invoke(
                 [*args, *self.project, "--vars", json.dumps(scope.as_vars())]
             )
+        self.last_timings = {
+            node.node.name: float(node.execution_time)
+            for node in getattr(result.result, "results", None) or []
+        }
         return bool(result.success)
 
 
@@ -122,19 +209,31 @@ def tail_build(
     scope: BuildScope | None = None,
     quiet: bool = True,
     session: DbtSession | None = None,
+    arrived_from: datetime | None = None,
 ) -> datetime | None:
-    """Recompute every partitioned table from `tail_from` (default: next_tail_from) on, in
-    `session` (a long-lived dbt) or a dbt process of its own. Returns the minute the tail
-    started at, or None when there was nothing new."""
+    """Recompute every partitioned table from `tail_from` (default: next_tail_from, or
+    earlier when bars announced from `arrived_from` on hold a late one: late_bar_minute)
+    on, in `session` (a long-lived dbt) or a dbt process of its own. Returns the minute the
+    tail started at, or None when there was nothing new."""
     base = scope or BuildScope()
     if base.month_from or base.pairs:
         raise BqxUserError("a tail build covers every pair from its minute on: no months/pairs")
     start = tail_from or next_tail_from(conn)
     if start is None:
         raise BqxUserError("nothing is built yet: run a full `bqx build` before a tail build")
+    late = late_tail_from(late_bar_minute(conn, arrived_from, start)) if tail_from is None else None
+    if late is not None:
+        log.info("a bar arrived late (%s): the tail starts at %s", late + LATE_REACH, late)
+        tail_from = start = late
+    unfinished = unfinished_tail_from(conn)
+    if unfinished is not None and unfinished < start:
+        log.info("a tail build from %s did not finish: the tail starts there", unfinished)
+        tail_from = start = unfinished
     newest = newest_bar(conn)
     if tail_from is None and (newest is None or newest < start):
         return None
+    began = time.perf_counter()
+    tail_id = _log_start(conn, start, newest, late is not None)
     tail_scope = BuildScope(
         train_end=base.train_end, validation_end=base.validation_end, tail_from=tail_literal(start)
     )
@@ -145,5 +244,6 @@ def tail_build(
         ok = run_dbt(settings, args, scope=tail_scope, target=POSTGRES_TARGET) == 0
     if not ok:
         raise RuntimeError(f"the tail build from {start} failed (see dbt's log above)")
+    _log_finish(conn, tail_id, time.perf_counter() - began)
     log.info("tail build from %s to %s", start, newest)
     return start

@@ -204,7 +204,7 @@ def serve(
     previous = signal.signal(signal.SIGTERM, stop)
     try:
         store.ensure()
-        source = PostgresFeatures(conn, config.features, config.use_static)
+        source = PostgresFeatures(conn, config.features, config.use_static, config.pairs)
         service = OnlineService(config, store, source)
 
         def on_step(report) -> None:
@@ -219,7 +219,9 @@ def serve(
 
         def build_tail() -> None:
             started = time.perf_counter()
-            tail_from = tail_build(settings, conn, session=session)
+            # the oldest minute written since the last build: before the built tail, a late bar
+            arrived = listener.take_oldest()
+            tail_from = tail_build(settings, conn, session=session, arrived_from=arrived)
             if tail_from is not None:
                 console.print(
                     f"tail build from {tail_from:%Y-%m-%d %H:%M}: "

@@ -38,26 +38,31 @@ create table if not exists raw.ingest_log (
     ingested_at timestamptz not null default now()
 );
 
--- Wake on data: each statement that inserts bars notifies channel `bqx_bars` with the newest
--- minute it inserted (ISO text), once per statement, not per row; a listener (`bqx online
--- serve`) wakes on it instead of polling. Notifications are delivered at commit, so a
--- listener never sees a minute before its bars are visible. Statement-level with a
--- transition table: one notify per insert however many pairs it carries.
+-- Wake on data: each statement that inserts (or updates) bars notifies channel `bqx_bars`
+-- with the minutes it wrote (ISO text, UTC), once per statement, not per row: the newest
+-- minute alone ('2024-01-29T10:15:00Z') when all its rows are of one minute, else
+-- 'oldest/newest' (an ISO 8601 interval). A listener (`bqx online serve`) wakes on it instead
+-- of polling, and an oldest minute it has already built tells it a late bar came (it then
+-- recomputes from there). Notifications are delivered at commit, so a listener never sees a
+-- minute before its bars are visible. Statement-level with a transition table: one notify
+-- per statement however many pairs it carries.
 create or replace function raw.notify_new_bars() returns trigger
 language plpgsql as $$
 declare
+    oldest timestamptz;
     newest timestamptz;
 begin
-    select max(ts_utc) into newest from new_bars;
+    select min(ts_utc), max(ts_utc) into oldest, newest from new_bars;
     if newest is not null then
-        perform pg_notify('bqx_bars', to_char(newest at time zone 'UTC',
-                                              'YYYY-MM-DD"T"HH24:MI:SS"Z"'));
+        perform pg_notify('bqx_bars', case when oldest < newest then
+            to_char(oldest at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') || '/' else ''
+        end || to_char(newest at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'));
     end if;
     return null;
 end;
 $$;
-
--- created once: `create or replace trigger` would lock raw.m1_bars on every ingest
+-- created once: `create or replace trigger` would lock raw.m1_bars on every ingest. A
+-- correction by `update` notifies too (a trigger with a transition table has one event).
 do $$
 begin
     if not exists (
@@ -66,6 +71,15 @@ begin
     ) then
         create trigger m1_bars_notify
             after insert on raw.m1_bars
+            referencing new table as new_bars
+            for each statement execute function raw.notify_new_bars();
+    end if;
+    if not exists (
+        select 1 from pg_trigger
+        where tgname = 'm1_bars_notify_update' and tgrelid = 'raw.m1_bars'::regclass
+    ) then
+        create trigger m1_bars_notify_update
+            after update on raw.m1_bars
             referencing new table as new_bars
             for each statement execute function raw.notify_new_bars();
     end if;

@@ -30,6 +30,7 @@ from bqx.feature_reader import (
     read_input,
     read_view,
 )
+from bqx.pairs import validate_pair
 
 log = logging.getLogger(__name__)
 
@@ -195,9 +196,15 @@ class PostgresFeatures:
     """One minute at a time from the views: what the live handler reads."""
 
     def __init__(
-        self, conn: psycopg2.extensions.connection, wanted: Sequence[str], use_static: bool = True
+        self,
+        conn: psycopg2.extensions.connection,
+        wanted: Sequence[str],
+        use_static: bool = True,
+        pairs: Sequence[str] = (),
     ) -> None:
+        """`pairs`: read only these (the learner's), one branch per pair (see _read)."""
         self.conn = conn
+        self.pairs = tuple(validate_pair(pair) for pair in pairs)
         self.columns = select_columns(conn, wanted)
         self.feature_names = tuple(c.name for c in self.columns)
         self.has_static = use_static and relation_exists(conn, *STATIC_TABLE[:2])
@@ -224,12 +231,29 @@ class PostgresFeatures:
         exprs = list(exprs)
         if not exprs:
             return {}
-        query = sql.SQL("select pair, {} from bqx.{} where ts_utc = %s").format(
+        branch = sql.SQL("select pair, {} from bqx.{} where ts_utc = %(ts)s").format(
             sql.SQL(", ").join(sql.SQL("coalesce({}, 'NaN'::float8)").format(e) for e in exprs),
             sql.Identifier(relation),
         )
+        params: dict[str, object] = {"ts": ts}
+        if self.pairs:
+            # One branch per pair, each `pair = <one value>`, and the views' joins in their
+            # written order. Planning the matrix (ten partitioned tables joined, every pair's
+            # partitions in play) was the step's cost: 2 reads of 0.10 s in a 0.22 s step for
+            # one learner (cProfile, 6 pairs built, load 5); a pair's branch plans its one
+            # partition per table in 4 ms (EXPLAIN ANALYZE: planning 108 ms, execution 8 ms)
+            branches = [
+                branch + sql.SQL(" and pair = {}").format(sql.Placeholder(f"p{i}"))
+                for i in range(len(self.pairs))
+            ]
+            query = sql.SQL(" union all ").join(branches)
+            params.update({f"p{i}": pair for i, pair in enumerate(self.pairs)})
+        else:
+            query = branch
         with self.conn, self.conn.cursor() as cur:
-            cur.execute(query, (ts,))
+            if self.pairs:
+                cur.execute("set local join_collapse_limit = 1")
+            cur.execute(query, params)
             return {row[0]: np.array(row[1:], dtype=np.float64) for row in cur.fetchall()}
 
     def features(self, ts: datetime, pairs: Sequence[str]) -> dict[str, dict[str, float]]:

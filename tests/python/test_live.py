@@ -6,7 +6,6 @@ from __future__ import annotations
 import select
 from datetime import UTC, date, datetime
 
-import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -15,13 +14,13 @@ from bqx import db
 from bqx.cli import app
 from bqx.dbt_runner import BuildScope, run_dbt
 from bqx.errors import BqxUserError
-from bqx.ingest.feed import play, read_bars
+from bqx.ingest.feed import insert_minute, play, read_bars
 from bqx.ingest.loader import ingest_files
 from bqx.sql import ensure_raw_schema
 from bqx.synth import SynthConfig, write_market
 from bqx.tail_build import DbtSession, tail_build
 
-from .conftest import BASE_TABLES, CROSS_PAIR_TABLES, plant_lead_lag_relationships
+from .conftest import TAIL_TABLES, assert_same_table, plant_lead_lag_relationships, table_rows
 
 FEED_PAIRS = ("EURUSD", "GBPUSD", "USDJPY")
 FEED_START = date(2024, 1, 29)  # a Monday
@@ -125,11 +124,18 @@ def test_each_committed_minute_is_announced_once_on_bqx_bars(feed_db, feed_marke
     minutes = sorted(bars["ts_utc"].unique())[:5]
     play(conn, bars[bars["ts_utc"].isin(minutes)], speed=0)
     play(conn, bars[bars["ts_utc"].isin(minutes[:2])], speed=0)  # nothing new: no notice
+    later = sorted(bars["ts_utc"].unique())[5:8]
+    with conn, conn.cursor() as cur:  # several minutes in one statement: 'oldest/newest'
+        insert_minute(cur, bars[bars["ts_utc"].isin(later)])
+        cur.execute(  # a correction by update announces its minute too
+            "update raw.m1_bars set close = close where ts_utc = %s", (minutes[1],)
+        )
     select.select([listener], [], [], 5)
     listener.poll()
     payloads = [n.payload for n in listener.notifies if n.channel == "bqx_bars"]
     listener.close()
-    assert payloads == [pd.Timestamp(m).strftime("%Y-%m-%dT%H:%M:%SZ") for m in minutes]
+    iso = [pd.Timestamp(m).strftime("%Y-%m-%dT%H:%M:%SZ") for m in [*minutes, *later]]
+    assert payloads == [*iso[:5], f"{iso[5]}/{iso[7]}", iso[1]]
     with conn, conn.cursor() as cur:  # the DDL is idempotent: the trigger exists once
         ensure_raw_schema(conn)
         cur.execute("select count(*) from pg_trigger where tgname = 'm1_bars_notify'")
@@ -208,36 +214,6 @@ TAIL_CUTS = [
     pd.Timestamp("2024-02-01 02:10", tz="UTC"),
 ]
 TAIL_LATE_BAR = pd.Timestamp("2024-01-31 12:34", tz="UTC")  # inside the second tail chunk
-TAIL_TABLES = [
-    "int_m1_grid_filled",
-    "int_m1_series",
-    *BASE_TABLES,
-    *CROSS_PAIR_TABLES,
-    "ml_targets",
-]
-
-
-def _table(conn, table: str) -> pd.DataFrame:
-    with conn, conn.cursor() as cur:
-        cur.execute(f"select * from bqx.{table} order by pair, ts_utc")
-        columns = [d.name for d in cur.description]
-        return pd.DataFrame(cur.fetchall(), columns=columns)
-
-
-def _assert_same_table(live: pd.DataFrame, batch: pd.DataFrame, table: str) -> None:
-    assert list(live.columns) == list(batch.columns), table
-    assert len(live) == len(batch), f"{table}: {len(live)} rows live, {len(batch)} batch"
-    keys = ["pair", "ts_utc"]
-    assert live[keys].equals(batch[keys]), f"{table}: different (pair, ts_utc) keys"
-    for column in live.columns:
-        a, b = live[column], batch[column]
-        if pd.api.types.is_numeric_dtype(b) and not pd.api.types.is_bool_dtype(b):
-            a, b = a.astype("float64").to_numpy(), b.astype("float64").to_numpy()
-            assert (
-                (a == b) | np.isclose(a, b, rtol=1e-9, atol=0) | (np.isnan(a) & np.isnan(b))
-            ).all(), f"{table}.{column} differs"
-        else:
-            assert a.equals(b), f"{table}.{column} differs"
 
 
 def test_tail_builds_after_each_fed_chunk_equal_one_full_build(make_settings, tmp_path_factory):
@@ -281,8 +257,8 @@ def test_tail_builds_after_each_fed_chunk_equal_one_full_build(make_settings, tm
     assert run_dbt(batch_settings, ["--quiet", "seed"]) == 0
     assert run_dbt(batch_settings, ["--quiet", "run"], scope=scope) == 0
     for table in TAIL_TABLES:
-        expected = _table(batch, table)
+        expected = table_rows(batch, table)
         assert len(expected) > 0, table
-        _assert_same_table(_table(live, table), expected, table)
+        assert_same_table(table_rows(live, table), expected, table)
     live.close()
     batch.close()
