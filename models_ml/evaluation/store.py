@@ -155,7 +155,8 @@ def fmt(cell: dict | None, digits: int = 3) -> str:
     def number(value: float) -> str:  # counts with separators; a diverging R² as 1.2e+21
         if digits == 0:
             return f"{value:,.0f}"
-        return f"{value:.2e}" if abs(value) >= 1e4 else f"{value:.{digits}f}"
+        tiny = value != 0 and abs(value) < 10.0**-digits  # a vol MSE of 2e-4, not 0.000
+        return f"{value:.2e}" if abs(value) >= 1e4 or tiny else f"{value:.{digits}f}"
 
     text = number(cell["value"])
     if cell.get("ci_low") is not None and cell.get("ci_high") is not None:
