@@ -61,6 +61,21 @@
 {%- endmacro %}
 
 
+{% macro sister_couples(pairs, sisters, present) -%}
+    {#- The unordered sister couples [x, y] (x < y) of `pairs` whose two pairs are both in
+        `present`, each once, in the order met: a correlation is symmetric, so one computation
+        serves both pairs of a couple. -#}
+    {%- set couples = [] -%}
+    {%- for pair in pairs if pair in present -%}
+        {%- for _, sister in sisters.get(pair, []) if sister in present -%}
+            {%- set couple = [pair, sister] | sort -%}
+            {%- if couple not in couples %}{% do couples.append(couple) %}{% endif -%}
+        {%- endfor -%}
+    {%- endfor -%}
+    {{ return(couples) }}
+{%- endmacro %}
+
+
 {% macro pairs_with_data(relation) -%}
     {#- The pairs of the universe that have rows in `relation` (a table partitioned by pair:
         each probe reads one partition). Outside execution: the whole universe. -#}

@@ -1,4 +1,5 @@
 {{ config(materialized='table') }}
+-- depends_on: {{ ref('bqx_values') }} (one join per sister couple, listed at compile time)
 
 -- The sisters each pair's cross-pair features are built against, chosen on the train period
 -- only (bqx.ml_periods): of the 12 pairs sharing a currency, the 2 whose bqx_60 correlates
@@ -6,26 +7,8 @@
 -- Ties go to the sister first in alphabetical order, so the choice is deterministic.
 {%- set train = period_bounds('train') %}
 
-with series as (
-    select
-        pair,
-        ts_utc,
-        bqx_60
-    from {{ ref('bqx_values') }}
-    where ts_utc >= {{ train.start }} and ts_utc < {{ train.end }}
-),
-
-correlations as (
-    select
-        s.pair,
-        s.sister,
-        s.shared_currency,
-        corr(p.bqx_60, q.bqx_60) as train_correlation,
-        count(*) as train_minutes
-    from {{ ref('sister_pairs') }} as s
-    inner join series as p on s.pair = p.pair
-    inner join series as q on s.sister = q.pair and p.ts_utc = q.ts_utc
-    group by s.pair, s.sister, s.shared_currency
+with correlations as (
+    {{ sister_train_correlations(train) }}
 ),
 
 ranked as (

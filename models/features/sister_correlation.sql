@@ -27,13 +27,7 @@
 {%- set sisters = sister_map() %}
 {%- set present = pairs_with_data(ref('int_m1_series')) if execute else sisters.keys() | list %}
 {%- set scope = pairs_in_scope() | select('in', present) | list if execute else sisters.keys() | list %}
-{%- set couples = [] %}
-{%- for pair in scope %}
-    {%- for _, sister in sisters.get(pair, []) if sister in present %}
-        {%- set couple = [pair, sister] | sort %}
-        {%- if couple not in couples %}{% do couples.append(couple) %}{% endif %}
-    {%- endfor %}
-{%- endfor %}
+{%- set couples = sister_couples(scope, sisters, present) %}
 {%- set partition = 'segment_x, segment_y' %}
 
 with
