@@ -6,8 +6,15 @@
   a fresh Lambda container does). Plan: model update within 5 s.
 - replay: minutes/s for 3 pairs, checkpoints every 60 replayed minutes.
 - drift: delay from the first outcome that reveals a planted change (the relation between
-  features and target flips) to the first alarm, over DRIFT_SEEDS streams (8 features); alarms on
-  stationary streams. Plan: within 10 minutes.
+  features and target flips) to the first alarm, over DRIFT_SEEDS streams with overlapping
+  60-minute horizons; alarms per pair per week on stationary streams (with and without signal)
+  and after a volatility change alone; lag-1 autocorrelation of the monitored skill per minute
+  and of its 60-minute block means. Plan: within 10 minutes, ≤ 1 false alarm per pair per week.
+- hedge: the Hedge rate tuned on validation streams (seeds of their own), then the ensemble's
+  MAE against the zero member's on test streams, with a 95% moving-block bootstrap interval
+  (arch, 60-minute blocks) of the paired difference.
+
+`python -m bench.online --quality` runs only drift and hedge (no database).
 """
 
 from __future__ import annotations
@@ -16,7 +23,9 @@ import os
 import statistics
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
+
+import numpy as np
 
 from bench import common
 from bqx import db
@@ -24,9 +33,15 @@ from bqx.pairs import PAIRS
 
 sys.path.insert(0, str(common.REPO / "lambda"))  # the Lambda code root (see bqx/cli/online.py)
 
-from bqx_online.config import DEFAULT_FEATURES, DriftConfig, OnlineConfig  # noqa: E402
-from bqx_online.drift import DriftMonitor  # noqa: E402
-from bqx_online.ensemble import AdaptiveEnsemble  # noqa: E402
+from bqx_online.config import (  # noqa: E402
+    DEFAULT_FEATURES,
+    DriftConfig,
+    EnsembleConfig,
+    OnlineConfig,
+)
+from bqx_online.drift import lag1_autocorrelation  # noqa: E402
+from bqx_online.ensemble import tune_rate  # noqa: E402
+from bqx_online.prequential import run_stream  # noqa: E402
 from bqx_online.replay import replay  # noqa: E402
 from bqx_online.service import OnlineService  # noqa: E402
 from bqx_online.storage_postgres import PostgresStore  # noqa: E402
@@ -39,8 +54,11 @@ TIMED_STEPS = 30
 REPLAY_PAIRS = ("EURUSD", "GBPUSD", "USDJPY")
 REPLAY_MINUTES = 1000
 DRIFT_SEEDS = 8
-STATIONARY_STREAMS = 3
-STATIONARY_MINUTES = 3000
+STATIONARY_STREAMS = 3  # per signal strength (1 and 0)
+WEEK = 7 * 24 * 60
+CHANGE_AT = 2400  # after the default one-day warm-up and 720-outcome baseline
+QUALITY_ENSEMBLE = EnsembleConfig(arf_models=3, bagged_models=2, seed=3)
+RATE_GRID = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -103,36 +121,68 @@ def throughput(settings) -> dict:
     }
 
 
-def alarms_on(spec: StreamSpec) -> list[tuple[datetime, str]]:
-    """Alarms of the default ensemble + monitor on one generated stream (prequential)."""
-    source = generate(spec, ["EURUSD"])
-    model, monitor, alarms = AdaptiveEnsemble(), DriftMonitor(DriftConfig()), []
-    horizon = timedelta(minutes=spec.horizon_minutes)
-    for t in source.minutes():
-        x = source.features(t, ["EURUSD"])["EURUSD"]
-        y = source.realized("EURUSD", t + horizon)
-        value, members, _ = model.predict_members(x)
-        model.learn_one(x, y, members)
-        alarms += [(t + horizon, s.detector) for s in monitor.update(abs(y - value))]
-    return alarms
+def stream_run(spec: StreamSpec, ensemble: EnsembleConfig = QUALITY_ENSEMBLE):
+    return run_stream(
+        generate(spec, ["EURUSD"]), "EURUSD", spec.horizon_minutes, ensemble, DriftConfig()
+    )
+
+
+def alarm_indices(run, spec: StreamSpec) -> list[int]:
+    """Alarms as the minute index of the prediction whose outcome tripped them."""
+    start = minute(spec, 0)
+    return [int((t - start).total_seconds() // 60) - spec.horizon_minutes for t in run.alarms]
 
 
 def drift() -> dict:
     delays, early, missed = [], 0, 0
     for seed in range(DRIFT_SEEDS):
-        spec = StreamSpec(start=START, minutes=950, n_features=8, change_at=800, seed=seed)
-        alarms = alarms_on(spec)
-        revealed = minute(spec, spec.change_at + spec.horizon_minutes)
-        early += sum(1 for t, _ in alarms if t < revealed)
-        after = [t for t, _ in alarms if t >= revealed]
+        spec = StreamSpec(
+            start=START,
+            minutes=CHANGE_AT + 200,
+            n_features=6,
+            change_at=CHANGE_AT,
+            overlap=True,
+            seed=200 + seed,
+        )
+        alarms = alarm_indices(stream_run(spec), spec)
+        early += sum(1 for i in alarms if i < CHANGE_AT)
+        after = [i - CHANGE_AT for i in alarms if i >= CHANGE_AT]
         if after:
-            delays.append((min(after) - revealed).total_seconds() / 60)
+            delays.append(min(after))
         else:
             missed += 1
-    stationary = 0
+    stationary, monitored, lag1, block_lag1 = 0, 0, [], []
     for seed in range(STATIONARY_STREAMS):
-        spec = StreamSpec(start=START, minutes=STATIONARY_MINUTES, n_features=8, seed=100 + seed)
-        stationary += len(alarms_on(spec))
+        for signal in (1.0, 0.0):
+            spec = StreamSpec(
+                start=START,
+                minutes=WEEK + 60,
+                n_features=6,
+                overlap=True,
+                signal=signal,
+                seed=100 + seed,
+            )
+            run = stream_run(spec)
+            stationary += len(run.alarms)
+            monitored += len(run.skill) - DriftConfig().warmup - DriftConfig().baseline_window
+            skill = run.skill[DriftConfig().warmup :]
+            lag1.append(lag1_autocorrelation(skill))
+            blocks = [statistics.fmean(skill[i : i + 60]) for i in range(0, len(skill) - 59, 60)]
+            block_lag1.append(lag1_autocorrelation(blocks))
+    vol_alarms = 0
+    for seed in range(DRIFT_SEEDS // 2):
+        for vol in (3.0, 1 / 3):
+            spec = StreamSpec(
+                start=START,
+                minutes=CHANGE_AT + 1500,
+                n_features=6,
+                change_at=CHANGE_AT,
+                change_scale=1.0,
+                vol_after=vol,
+                overlap=True,
+                seed=200 + seed,
+            )
+            vol_alarms += sum(i >= CHANGE_AT for i in alarm_indices(stream_run(spec), spec))
     return {
         "drift_delays_min": delays,
         "drift_delay_median_min": statistics.median(delays) if delays else None,
@@ -141,8 +191,62 @@ def drift() -> dict:
         "drift_missed": missed,
         "alarms_before_change": early,
         "stationary_alarms": stationary,
-        "stationary_minutes": STATIONARY_STREAMS * STATIONARY_MINUTES,
+        "stationary_weeks": monitored / WEEK,
+        "vol_change_alarms": vol_alarms,
+        "vol_change_streams": 2 * (DRIFT_SEEDS // 2),
+        "skill_lag1": statistics.fmean(lag1),
+        "skill_block_lag1": statistics.fmean(block_lag1),
+        "load_average": os.getloadavg()[0],
     }
+
+
+def hedge() -> dict:
+    """Tune the rate on validation streams, score it on test streams (other seeds)."""
+    from arch.bootstrap import MovingBlockBootstrap
+
+    def runs(seeds, signal):
+        return [
+            stream_run(
+                StreamSpec(
+                    start=START, minutes=4000, n_features=6, overlap=True, signal=signal, seed=seed
+                )
+            )
+            for seed in seeds
+        ]
+
+    out = {}
+    for signal in (0.0, 0.3):
+        validation = runs((400, 401), signal)
+        members = np.vstack([r.arrays()[1] for r in validation])
+        y = np.concatenate([r.arrays()[2] for r in validation])
+        scale = np.concatenate([r.arrays()[3] for r in validation])
+        rate, maes = tune_rate(members, y, scale, RATE_GRID, QUALITY_ENSEMBLE.loss_window, lag=59)
+        tuned = EnsembleConfig(**{**QUALITY_ENSEMBLE.__dict__, "rate": rate})
+        test = runs((500, 501, 502), signal)
+        test_tuned = [
+            stream_run(r_spec, tuned)
+            for r_spec in (
+                StreamSpec(
+                    start=START, minutes=4000, n_features=6, overlap=True, signal=signal, seed=seed
+                )
+                for seed in (500, 501, 502)
+            )
+        ]
+        for label, group in (("default", test), ("tuned", test_tuned)):
+            prediction = np.concatenate([r.arrays()[0] for r in group])
+            realized = np.concatenate([r.arrays()[2] for r in group])
+            difference = np.abs(realized - prediction) - np.abs(realized)
+            low, high = MovingBlockBootstrap(60, difference, seed=1).conf_int(
+                np.mean, reps=1000, method="percentile"
+            )[:, 0]
+            out[f"signal_{signal}_{label}"] = {
+                "rate": rate if label == "tuned" else QUALITY_ENSEMBLE.rate,
+                "validation_mae_by_rate": maes,
+                "mae": float(np.mean(np.abs(realized - prediction))),
+                "zero_mae": float(np.mean(np.abs(realized))),
+                "difference_ci95": (float(low), float(high)),
+            }
+    return {"hedge": out, "load_average_hedge": os.getloadavg()[0]}
 
 
 def main() -> dict:
@@ -151,6 +255,7 @@ def main() -> dict:
     report.update(latency(settings))
     report.update(throughput(settings))
     report.update(drift())
+    report.update(hedge())
     return report
 
 
@@ -173,18 +278,37 @@ def print_report(report: dict) -> None:
         f"{report['replay_seconds']:.1f} s = {report['replay_minutes_per_s']:.1f} minutes/s "
         f"({report['replay_pair_minutes_per_s']:.0f} pair-minutes/s)"
     )
+    print_quality(report)
+
+
+def print_quality(report: dict) -> None:
     delays = ", ".join(f"{d:.0f}" for d in report["drift_delays_min"])
     print(
-        f"  planted change, {DRIFT_SEEDS} streams: alarm delay after the first revealing outcome "
-        f"median {report['drift_delay_median_min']} min, max {report['drift_delay_max_min']} min "
-        f"({report['drift_within_10_min']}/{DRIFT_SEEDS} within 10 min, "
-        f"{report['drift_missed']} missed; delays: {delays})"
+        f"  planted flip, {DRIFT_SEEDS} streams with overlapping horizons: alarm delay after the "
+        f"first revealing outcome median {report['drift_delay_median_min']} min, max "
+        f"{report['drift_delay_max_min']} min ({report['drift_within_10_min']}/{DRIFT_SEEDS} "
+        f"within 10 min, {report['drift_missed']} missed; delays: {delays})"
     )
     print(
         f"  false alarms: {report['alarms_before_change']} before the planted changes, "
-        f"{report['stationary_alarms']} in {report['stationary_minutes']:,} stationary minutes"
+        f"{report['stationary_alarms']} in {report['stationary_weeks']:.1f} monitored "
+        f"stationary pair-weeks; {report['vol_change_alarms']} after a volatility change alone "
+        f"({report['vol_change_streams']} streams); skill lag-1 autocorrelation per minute "
+        f"{report['skill_lag1']:.2f}, of 60-minute block means {report['skill_block_lag1']:.2f}; "
+        f"load {report['load_average']:.1f}"
     )
+    for name, row in report["hedge"].items():
+        low, high = row["difference_ci95"]
+        print(
+            f"  {name}: rate {row['rate']}, MAE {row['mae']:.4f} vs zero {row['zero_mae']:.4f}, "
+            f"paired difference 95% CI [{low:.4f}, {high:.4f}]"
+        )
 
 
 if __name__ == "__main__":
-    print_report(main())
+    if "--quality" in sys.argv:
+        quality = drift() | hedge()
+        print(quality)
+        print_quality(quality)
+    else:
+        print_report(main())

@@ -25,13 +25,18 @@ create table if not exists bqx.drift_events (
     event_id bigserial primary key,
     pair text not null,
     ts_utc timestamptz not null,
-    detector text not null check (detector in ('adwin', 'mae_ratio')),
+    detector text not null,
     evidence jsonb not null,
     created_at timestamptz not null default now(),
     unique (pair, ts_utc, detector)
 );
+-- The detectors: set here rather than in the create, so a database made before
+-- 'page_hinkley' (skill-based Page-Hinkley, issue 16) gets the wider list too.
+alter table bqx.drift_events drop constraint if exists drift_events_detector_check;
+alter table bqx.drift_events add constraint drift_events_detector_check
+check (detector in ('adwin', 'mae_ratio', 'page_hinkley'));
 
--- The ensemble's weights after each learning step: softmax of the negative recent MAE.
+-- The ensemble's weights after each learning step: Hedge, exp(-rate × discounted vol-unit loss).
 create table if not exists bqx.ensemble_weights (
     pair text not null,
     ts_utc timestamptz not null,

@@ -45,34 +45,38 @@ DEFAULT_FEATURES: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class EnsembleConfig:
-    """Members and weighting of the adaptive ensemble.
+    """Members and weighting of the adaptive ensemble (see ensemble.py).
 
-    temperature: weights are softmax(-recent_mae / τ); None makes τ the median of the members'
-    recent MAEs (scale-free, so the weighting means the same for any target scale).
+    rate: Hedge's η, weights ∝ exp(-η · discounted vol-unit loss); tuned on a validation
+    period with ensemble.tune_rate. loss_window: the discount's memory, γ = 1 - 1/loss_window.
+    scale_halflife: outcomes over which the target's trailing RMS halves its memory.
     """
 
     arf_models: int = 10
     bagged_models: int = 3
     use_srp: bool = False  # SRP Hoeffding trees instead of bagged ones
     learning_rate: float = 0.01  # the linear member's SGD step
-    error_window: int = 100
-    min_errors: int = 10  # equal weights until every member has this many errors
-    temperature: float | None = None
+    error_window: int = 100  # the recent MAE stored with the weights (a record)
+    min_errors: int = 10
+    rate: float = 0.1
+    loss_window: int = 5000  # errors of overlapping horizons: ~80 independent hours
+    scale_halflife: float = 240.0
+    prior_loss: float = 100.0  # the learning members' start behind the zero member (vol units)
     clip_margin: float = 0.1  # member predictions stay within the learned targets' range ± 10%
     seed: int = 7
 
 
 @dataclass(frozen=True)
 class DriftConfig:
-    """ADWIN on the absolute-error stream and the plan's 1.5 × baseline-MAE rule."""
+    """Page-Hinkley on the ensemble's vol-unit skill, in long-run sd units (see drift.py)."""
 
-    adwin_delta: float = 0.002  # river's default; on errors in MAE units (see drift.py)
-    adwin_clock: int = 1  # check every sample: alarms a few minutes sooner, cost is tiny
-    adwin_grace: int = 100
-    mae_ratio: float = 1.5
-    recent_window: int = 100
-    baseline_window: int = 500  # errors after warm-up (or after an alarm) that set the baseline
-    warmup: int = 200  # learned samples before any alarm (the members are still converging)
+    delta: float = 0.5  # the allowance per minute, in long-run sd units
+    threshold: float = 1.0  # the alarm level of the cumulative excess, in long-run sd units
+    block: int = 60  # minutes per block of the long-run sd (the horizon: blocks ~independent)
+    baseline_window: int = 720  # skill values after warm-up (or an alarm) that set the reference
+    warmup: int = 1440  # learned samples before any baseline (the members are still converging)
+    recent_window: int = 10  # skill values averaged into an alarm's evidence
+    min_unit: float = 0.0  # floor of the long-run sd (vol² units): smaller changes are no drift
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ class Prediction:
 class DriftEvent:
     pair: str
     ts_utc: datetime  # the minute the evidence became known
-    detector: str  # 'adwin' | 'mae_ratio'
+    detector: str  # 'page_hinkley' ('adwin' | 'mae_ratio' in rows of older versions)
     evidence: dict = field(default_factory=dict)
 
 

@@ -149,7 +149,7 @@ class OnlineService:
                 report.skipped += 1  # a gap: the outcome will not come
             else:
                 state.ensemble.learn_one(x, realized, p.member_predictions)
-                for signal in state.monitor.update(abs(realized - p.prediction)):
+                for signal in state.monitor.update(state.ensemble.skill(realized, p.prediction)):
                     evidence = {
                         **signal.evidence,
                         "prediction_ts_utc": p.ts_utc.isoformat(),
