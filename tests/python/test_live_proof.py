@@ -1,0 +1,309 @@
+"""Issue 15's proof: batch = live. Two trading days of six generated pairs are fed minute by
+minute with `bqx feed`'s code while `bqx online serve` (a process of its own, the CLI) wakes
+on each commit, tail-builds and steps; the run has a weekend restart of serve, a 90-minute
+outage of the feed and one late bar, which serve must notice by itself. Then every row and
+column of every table the tail build writes equals a full build of the same bars in a second
+database, and still does after a partial `--months` build of the live database."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import date, datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bqx import db
+from bqx.dbt_runner import BuildScope, run_dbt
+from bqx.ingest.feed import play, read_bars
+from bqx.synth import SynthConfig, write_market
+
+from .conftest import TAIL_TABLES, assert_same_table, plant_lead_lag_relationships, table_rows
+
+PAIRS = ("EURUSD", "GBPUSD", "EURGBP", "USDJPY", "EURJPY", "GBPJPY")
+START = date(2024, 1, 30)  # Tuesday; the market runs to Sunday night, across into February
+SCOPE = {"train_end": "2024-01-31", "validation_end": "2024-02-01"}
+# built in full before serve starts (all of the train period: the sister choice is the same)
+LIVE_FROM = pd.Timestamp("2024-01-31 22:00", tz="UTC")
+# the feed is down 90 minutes; windows restart after it (features again from 15:00 on)
+OUTAGE = (pd.Timestamp("2024-02-01 03:00", tz="UTC"), pd.Timestamp("2024-02-01 04:30", tz="UTC"))
+LATE = ("GBPUSD", pd.Timestamp("2024-02-01 18:34", tz="UTC"))  # fed after 20:00 was stepped
+LATE_FED_AFTER = pd.Timestamp("2024-02-01 20:00", tz="UTC")
+WEEKEND = pd.Timestamp("2024-02-03 00:00", tz="UTC")  # serve stops after Friday, restarts
+SERVED_PAIR = "EURUSD"  # serve's learner (the tail build covers every pair)
+
+
+def _serve(settings, log: Path, pairs: tuple[str, ...] = (SERVED_PAIR,)) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "BQX_HOME": str(settings.home),
+        "BQX_DATABASE_URL": settings.database_url,
+        "PYTHONUNBUFFERED": "1",  # its lines reach the log as they are printed
+    }
+    args = ["online", "serve", "--pairs", ",".join(pairs), "--arf-models", "1"]
+    args += ["--poll-seconds", "2"]
+    with log.open("a") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "bqx.cli", *args], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+
+
+def _until(serve: subprocess.Popen, log: Path, done, what: str) -> None:
+    """Poll `done()` until it holds (serve must keep running), at most 300 s."""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        assert serve.poll() is None, f"serve exited:\n{log.read_text()[-3000:]}"
+        if done():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"serve did not {what}:\n{log.read_text()[-3000:]}")
+
+
+def _holds(conn, query: str, *params) -> bool:
+    with conn, conn.cursor() as cur:
+        cur.execute(query, params)
+        return bool(cur.fetchone()[0])
+
+
+def _wait_stepped(
+    conn, serve: subprocess.Popen, minute: pd.Timestamp, log: Path, pair: str = SERVED_PAIR
+) -> None:
+    """Until serve has stored its prediction for `minute` (so it tail-built through it)."""
+    query = (
+        "select to_regclass('bqx.online_predictions') is not null and exists (select 1"
+        " from bqx.online_predictions where pair = %s and ts_utc = %s)"
+    )
+    _until(serve, log, lambda: _holds(conn, query, pair, minute.to_pydatetime()), f"step {minute}")
+
+
+def _wait_built(conn, serve: subprocess.Popen, minute: pd.Timestamp, log: Path) -> None:
+    """Until a tail build that read the bars through `minute` finished (for minutes without
+    features to step: windows restart after the weekend)."""
+    query = (  # the grid holds the minute and no tail build is unfinished (dbt may read bars
+        # committed after the build logged its newest one)
+        "select (select max(ts_utc) from bqx.int_m1_grid_filled) >= %s and not exists"
+        " (select 1 from bqx.live_tail_builds where finished_at is null)"
+    )
+    _until(serve, log, lambda: _holds(conn, query, minute.to_pydatetime()), f"build {minute}")
+    time.sleep(1.0)  # its step of the minute (none: no features yet) and the next look
+
+
+def _wait_started(serve: subprocess.Popen, log: Path, minute: pd.Timestamp, times: int) -> None:
+    """Until serve printed its step of `minute` `times` times in all: its first look (it steps
+    only the newest minute then, so bars must come after it)."""
+    line = f"{minute:%Y-%m-%d %H:%M} predicted"
+    _until(serve, log, lambda: log.read_text().count(line) >= times, "start")
+
+
+def _stop(serve: subprocess.Popen, log: Path) -> None:
+    serve.send_signal(signal.SIGTERM)  # as a service manager stops it: checkpoint, exit
+    assert serve.wait(timeout=120) == 0, log.read_text()[-3000:]
+
+
+def _predictions(conn) -> pd.DataFrame:
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            "select pair, ts_utc, prediction, member_predictions::text, created_at"
+            " from bqx.online_predictions order by pair, ts_utc"
+        )
+        return pd.DataFrame(cur.fetchall())
+
+
+def test_two_days_fed_and_served_live_equal_a_batch_build(make_settings, tmp_path_factory):
+    market = tmp_path_factory.mktemp("proof_market")
+    write_market(SynthConfig(start=START, days=6, pairs=PAIRS, seed=21, outage_minutes=0), market)
+    bars, _ = read_bars([market])
+    in_outage = (bars["ts_utc"] >= OUTAGE[0]) & (bars["ts_utc"] < OUTAGE[1])
+    bars = bars[~in_outage].reset_index(drop=True)  # the feed is down for 90 minutes
+    late = (bars["pair"] == LATE[0]) & (bars["ts_utc"] == LATE[1])
+    assert late.sum() == 1
+    scope = BuildScope(**SCOPE)
+    ts = bars["ts_utc"]
+    live_days = ts[ts >= LIVE_FROM].dt.floor("D").nunique()
+    assert (ts >= LIVE_FROM).sum() >= 2 * 1440 * len(PAIRS) * 0.9 and live_days >= 3
+
+    settings = make_settings("proof_live")
+    live = db.connect(settings)
+    plant_lead_lag_relationships(live)
+    play(live, bars[ts < LIVE_FROM], speed=0)
+    assert run_dbt(settings, ["--quiet", "seed"]) == 0
+    assert run_dbt(settings, ["--quiet", "run"], scope=scope) == 0
+
+    log = tmp_path_factory.mktemp("proof_serve") / "serve.log"
+    serve = _serve(settings, log)
+    try:
+        _wait_started(serve, log, LIVE_FROM - pd.Timedelta(minutes=1), 1)
+        # Thursday and Friday, minute by minute as fast as the database takes them; the
+        # late bar is held back until serve has stepped past its minute
+        before_late = (ts >= LIVE_FROM) & (ts < LATE_FED_AFTER) & ~late
+        play(live, bars[before_late], speed=0)
+        _wait_stepped(live, serve, LATE_FED_AFTER - pd.Timedelta(minutes=1), log)
+        stored_before = _predictions(live)
+        play(live, bars[late], speed=0)
+        play(live, bars[(ts >= LATE_FED_AFTER) & (ts < WEEKEND)], speed=0)
+        served = ts[bars["pair"] == SERVED_PAIR]  # its newest minute of the week
+        _wait_stepped(live, serve, served[served < WEEKEND].max(), log)
+        _wait_built(live, serve, ts[ts < WEEKEND].max(), log)
+        _stop(serve, log)
+        # the weekend: serve restarts, then Sunday night's minutes arrive
+        serve = _serve(settings, log)
+        _wait_started(serve, log, ts[ts < WEEKEND].max(), 2)
+        play(live, bars[ts >= WEEKEND], speed=0)
+        _wait_built(live, serve, ts.max(), log)
+        _stop(serve, log)
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+    out = log.read_text()
+    # serve noticed the late bar by itself: a tail from an hour before its minute
+    late_tail = f"tail build from {LATE[1] - pd.Timedelta(minutes=60):%Y-%m-%d %H:%M}"
+    assert late_tail in out, out[-3000:]
+    assert out.count("tail build from") >= 4, out[-3000:]
+    # predictions already stored stay exactly as they were made
+    stored_after = _predictions(live)
+    pd.testing.assert_frame_equal(stored_after.iloc[: len(stored_before)], stored_before)
+    assert stored_after[1].nunique() == len(stored_after)  # one per stepped minute
+
+    batch_settings = make_settings("proof_batch")
+    batch = db.connect(batch_settings)
+    plant_lead_lag_relationships(batch)
+    play(batch, bars, speed=0)
+    assert run_dbt(batch_settings, ["--quiet", "seed"]) == 0
+    assert run_dbt(batch_settings, ["--quiet", "run"], scope=scope) == 0
+    expected = {}
+    for table in TAIL_TABLES:
+        expected[table] = table_rows(batch, table)
+        # the comparison covers the live span: the grid reaches the newest bar; the other
+        # tables reach at least Friday (Sunday night's new segment is shorter than the
+        # 630-minute windows, so features rightly start again only on Monday)
+        newest = ts.max() if table == "int_m1_grid_filled" else LATE_FED_AFTER
+        assert expected[table]["ts_utc"].max() >= newest - pd.Timedelta(minutes=1), table
+        assert_same_table(table_rows(live, table), expected[table], table)
+
+    # a partial build of February on the live database changes nothing
+    months = BuildScope.parse(months="2024-02", **SCOPE)
+    assert run_dbt(settings, ["--quiet", "run"], scope=months) == 0
+    for table in TAIL_TABLES:
+        assert_same_table(table_rows(live, table), expected[table], table)
+    live.close()
+    batch.close()
+
+
+CRASH_PAIRS = ("EURUSD", "GBPUSD")
+CRASH_START = date(2024, 1, 30)
+CRASH_BUILT = pd.Timestamp("2024-01-30 12:00", tz="UTC")  # windows are full from 10:30 on
+CRASH_CHUNKS = [pd.Timestamp(t, tz="UTC") for t in ("2024-01-30 14:07", "2024-01-30 15:30")]
+
+
+def _learned(conn) -> tuple[pd.DataFrame, set]:
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            "select pair, ts_utc, prediction, member_predictions::text, weights::text, learned_at"
+            " from bqx.online_predictions order by pair, ts_utc"
+        )
+        rows = pd.DataFrame(cur.fetchall())
+    learned = {(pair, ts) for pair, ts, *_, at in rows.itertuples(index=False) if at is not None}
+    return rows.iloc[:, :5], learned
+
+
+def _wait_chunk_stepped(conn, serve, market_bars, end: pd.Timestamp, log: Path) -> pd.Timestamp:
+    """Until serve stepped each pair's newest minute before `end`; returns the newest one."""
+    newest = []
+    for pair in CRASH_PAIRS:
+        own = market_bars.loc[(market_bars["pair"] == pair) & (market_bars["ts_utc"] < end)]
+        newest.append(own["ts_utc"].max())
+        _wait_stepped(conn, serve, newest[-1], log, pair)
+    return max(newest)
+
+
+def _serve_run(make_settings, market_bars, tmp: Path, label: str, kill: bool):
+    """Base build, serve started, two chunks fed (serve stepping each minute); with `kill`,
+    serve is killed with SIGKILL after the first chunk, learned but not checkpointed, and
+    started again."""
+    settings = make_settings(label)
+    conn = db.connect(settings)
+    ts = market_bars["ts_utc"]
+    play(conn, market_bars[ts < CRASH_BUILT], speed=0)
+    assert run_dbt(settings, ["--quiet", "seed"]) == 0
+    assert run_dbt(settings, ["--quiet", "run"], scope=BuildScope(**SCOPE)) == 0
+    log = tmp / f"{label}.log"
+    serve = _serve(settings, log, CRASH_PAIRS)
+    last_built = CRASH_BUILT - pd.Timedelta(minutes=1)
+    try:
+        _wait_started(serve, log, last_built, 1)
+        play(conn, market_bars[(ts >= CRASH_BUILT) & (ts < CRASH_CHUNKS[0])], speed=0)
+        last = _wait_chunk_stepped(conn, serve, market_bars, CRASH_CHUNKS[0], log)
+        if kill:
+            with conn, conn.cursor() as cur:  # learned in memory, not all checkpointed
+                cur.execute("select max(ts_utc) from bqx.online_checkpoints")
+                assert cur.fetchone()[0] < last.to_pydatetime()
+            serve.send_signal(signal.SIGKILL)
+            assert serve.wait(timeout=60) == -signal.SIGKILL
+            serve = _serve(settings, log, CRASH_PAIRS)
+            _wait_started(serve, log, last, 2)
+        play(conn, market_bars[(ts >= CRASH_CHUNKS[0]) & (ts < CRASH_CHUNKS[1])], speed=0)
+        _wait_chunk_stepped(conn, serve, market_bars, CRASH_CHUNKS[1], log)
+        _stop(serve, log)
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+    result = _learned(conn)
+    conn.close()
+    return result
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 15, open: in this setup serve steps every minute but predicts nothing "
+    "('predicted 0') and does not reach 14:06 within 300 s; the setup or serve is not yet "
+    "understood, so the crash claim is unproven",
+)
+def test_serve_killed_between_learning_and_checkpoint_ends_as_an_uninterrupted_run(
+    make_settings, tmp_path_factory
+):
+    """kill -9 of `bqx online serve` after it learned minutes its checkpoint (every 15
+    minutes) does not hold yet, then a restart: the learned (pair, ts) and every prediction
+    equal those of a run that was never killed."""
+    market = tmp_path_factory.mktemp("crash_market")
+    write_market(
+        SynthConfig(start=CRASH_START, days=1, pairs=CRASH_PAIRS, seed=3, outage_minutes=0), market
+    )
+    bars, _ = read_bars([market])
+    tmp = tmp_path_factory.mktemp("crash_serve")
+    reference, reference_learned = _serve_run(make_settings, bars, tmp, "crash_ref", kill=False)
+    crashed, crashed_learned = _serve_run(make_settings, bars, tmp, "crash_kill", kill=True)
+    assert len(reference_learned) > 2 * 60
+    assert crashed_learned == reference_learned
+    pd.testing.assert_frame_equal(crashed, reference)
+
+
+@pytest.mark.parametrize(
+    ("payload", "span"),
+    [
+        ("2024-02-01T18:34:00Z", ("2024-02-01 18:34", "2024-02-01 18:34")),
+        ("2024-02-01T18:34:00Z/2024-02-01T20:01:00Z", ("2024-02-01 18:34", "2024-02-01 20:01")),
+        ("not a minute", None),
+        ("2024-02-01T18:34:00Z/x", None),
+    ],
+)
+def test_bars_payload_names_the_oldest_and_newest_minute(payload, span):
+    from bqx_online.wakeup import parse_payload
+
+    parsed = parse_payload(payload)
+    if span is None:
+        assert parsed is None
+    else:
+        assert parsed == tuple(pd.Timestamp(s, tz="UTC").to_pydatetime() for s in span)
+
+
+def test_late_tail_from_reaches_back_to_where_the_grid_fills():
+    from bqx.tail_build import late_tail_from
+
+    assert late_tail_from(None) is None
+    late = datetime.fromisoformat("2024-02-01T18:34:00+00:00")
+    assert late_tail_from(late) == datetime.fromisoformat("2024-02-01T17:34:00+00:00")
