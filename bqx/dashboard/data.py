@@ -19,6 +19,7 @@ import numpy as np
 import psycopg2.extensions
 from psycopg2 import sql
 
+from bqx.dashboard.live import LiveStatus, load_live_status
 from bqx.metrics import directional_accuracy, mae, rmse
 from bqx.pairs import PAIRS, validate_pair
 
@@ -37,6 +38,7 @@ class DashboardConfig:
     history: str = "7 days"  # span of the time-series charts, before the newest prediction
     bucket: str = "hour"  # date_trunc unit of the time-series charts
     drift_events_shown: int = 50
+    now_utc: datetime | None = None  # the wall clock of the feed's age; None = the database's
 
     def __post_init__(self) -> None:
         if self.pair is not None:
@@ -129,6 +131,7 @@ class DashboardData:
     update_series: list[tuple[datetime, int, int]] = field(default_factory=list)
     pair_summaries: list[PairSummary] = field(default_factory=list)
     missing_tables: list[str] = field(default_factory=list)
+    live: LiveStatus | None = None  # the live loop's feed age and latency (dashboard/live.py)
 
     @property
     def is_empty(self) -> bool:
@@ -144,12 +147,14 @@ def load_dashboard_data(
     """Read the monitoring views; an absent or empty online_predictions gives an empty result."""
     missing = [name for name in TABLES if not _table_exists(conn, config.schema, name)]
     if "online_predictions" in missing:
-        return DashboardData(newest_utc=None, missing_tables=missing)
+        live = load_live_status(conn, None, config.now_utc)
+        return DashboardData(newest_utc=None, missing_tables=missing, live=live)
     t = {name: sql.Identifier(config.schema, name) for name in TABLES}
     pairs = [config.pair] if config.pair else list(PAIRS)
     newest = _scalar(conn, NEWEST_SQL, {"pairs": pairs}, p=t["online_predictions"])
+    live = load_live_status(conn, newest, config.now_utc)
     if newest is None:
-        return DashboardData(newest_utc=None, missing_tables=missing)
+        return DashboardData(newest_utc=None, missing_tables=missing, live=live)
     params = {
         "pairs": pairs,
         "newest": newest,
@@ -159,7 +164,7 @@ def load_dashboard_data(
         "spans": [span for _, span in WINDOWS],
         "limit": config.drift_events_shown,
     }
-    data = DashboardData(newest_utc=newest, missing_tables=missing)
+    data = DashboardData(newest_utc=newest, missing_tables=missing, live=live)
     data.pairs = [r[0] for r in _rows(conn, PAIRS_SQL, params, p=t["online_predictions"])]
     data.accuracy = [
         window_accuracy(*row)

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from bqx.dashboard.charts import all_charts
 from bqx.dashboard.data import DashboardData, WindowAccuracy
+from bqx.dashboard.live import FEED_STALE_AFTER, LiveStatus
 from bqx.pairs import PAIRS
 
 EMPTY_MESSAGE = "no online predictions yet — run `bqx online replay`"
@@ -31,6 +32,7 @@ text-overflow:ellipsis;white-space:nowrap}
 img.chart{display:block;max-width:100%;height:auto}.note{color:#5b6b7c;font-size:12px}
 .better{color:#17803d}.worse{color:#b42318}.empty{font-size:18px;padding:40px 0}
 code{background:#eef1f5;padding:1px 4px;border-radius:3px}
+.stale{background:#b42318;color:#fff;padding:10px 28px;font-weight:600}
 """
 
 # Marks every chart with its rendered size once loaded, so a headless browser's DOM dump
@@ -53,11 +55,14 @@ window.addEventListener('load', function () {
 def render_page(data: DashboardData, pair: str | None = None, interactive: bool = False) -> str:
     """The dashboard page; `interactive` adds the pair selector (served mode only)."""
     if data.is_empty:
-        return _page(_empty_body(data), subtitle="", selector=_selector(pair, interactive))
+        body = _banner(data.live) + _empty_body(data) + _live_section(data.live)
+        return _page(body, subtitle="", selector=_selector(pair, interactive))
     charts = all_charts(data)
     body = "\n".join(
         [
+            _banner(data.live),
             _kpis(data),
+            _live_section(data.live),
             _section(
                 "Prediction accuracy — last hour / day / week",
                 _accuracy_table(data.accuracy)
@@ -159,6 +164,60 @@ def _kpis(data: DashboardData) -> str:
         for label, v in items
     )
     return f'<div class="kpis">{cells}</div>'
+
+
+def _banner(live: LiveStatus | None) -> str:
+    """The red "feed stale" bar: a live feed ran, the market is open, no bars for 5 minutes."""
+    if live is None or not live.feed_stale:
+        return ""
+    minutes = live.feed_age.total_seconds() / 60 if live.feed_age else 0.0
+    return (
+        f'<div class="stale" id="feed-stale">Feed stale: no bars for {minutes:.0f} minutes '
+        f"while the market is open (newest bar {_ts(live.newest_bar_utc)} UTC, arrived "
+        f"{_ts(live.last_arrival_utc)} UTC).</div>"
+    )
+
+
+def _live_section(live: LiveStatus | None) -> str:
+    """The feed's age and the live loop's latency per part (p50 / p99, last hour)."""
+    if live is None or live.last_arrival_utc is None:
+        return ""
+    age = live.feed_age.total_seconds() if live.feed_age else 0.0
+    feed = (
+        f'<p class="note" id="feed-age">Newest bar {_ts(live.newest_bar_utc)} UTC, arrived '
+        f"{_duration(age)} ago ({_ts(live.last_arrival_utc)} UTC, wall clock). The feed is "
+        f"called stale after {FEED_STALE_AFTER.total_seconds() / 60:.0f} minutes without bars "
+        "while the market is open.</p>"
+    )
+    rows = [
+        [html.escape(p.part), f"{p.minutes:,}", _seconds(p.p50_seconds), _seconds(p.p99_seconds)]
+        for p in live.latency
+        if p.minutes
+    ]
+    table = (
+        _table(["part", "minutes", "p50", "p99"], rows)
+        + '<p class="note">Over the hour before the newest prediction. End to end counts '
+        "minutes that arrived one by one (a live feed), from the arrival of the minute's bars "
+        "to its last stored prediction; a backlog being caught up shows here as waiting.</p>"
+        if rows
+        else '<p class="note">No live minutes in the last hour (a replay of history, or '
+        "serve has not run): start <code>bqx online serve</code> with a feed.</p>"
+    )
+    return _section("Live loop — feed and latency", feed + table)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.0f} days"
+
+
+def _seconds(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f} s"
 
 
 def _main_horizon(rows: Sequence[WindowAccuracy], window: str) -> WindowAccuracy | None:

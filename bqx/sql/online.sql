@@ -68,3 +68,18 @@ create table if not exists bqx.online_checkpoint_pointer (
     version integer not null,
     updated_at timestamptz not null default now()
 );
+
+-- One row per handler step (a minute stepped by serve, replay or the Lambda handler): how long
+-- it took and its parts, for the dashboard's live latency panel. created_at is the clock at
+-- the end of the step (clock_timestamp(), not the transaction's start).
+create table if not exists bqx.online_steps (
+    step_id bigserial primary key,
+    ts_utc timestamptz not null,
+    pairs integer not null,
+    seconds double precision not null,
+    predict_seconds double precision,
+    learn_seconds double precision,
+    checkpoint_seconds double precision,
+    created_at timestamptz not null default clock_timestamp()
+);
+create index if not exists online_steps_ts on bqx.online_steps (ts_utc);

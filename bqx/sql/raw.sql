@@ -46,14 +46,32 @@ create table if not exists raw.ingest_log (
 -- recomputes from there). Notifications are delivered at commit, so a listener never sees a
 -- minute before its bars are visible. Statement-level with a transition table: one notify
 -- per statement however many pairs it carries.
+--
+-- The same trigger keeps a durable log of arrivals (raw.bar_arrivals, one row per statement):
+-- a notification reaches only a listener connected at commit, the log also tells a serve
+-- loop that was down what came meanwhile, and the dashboard how old the feed is and how long
+-- a minute took from its bars' arrival to its stored predictions. arrived_at is
+-- clock_timestamp() at the end of the statement, the closest a trigger gets to its commit.
+create table if not exists raw.bar_arrivals (
+    arrival_id bigserial primary key,
+    arrived_at timestamptz not null default clock_timestamp(),
+    oldest_minute timestamptz not null,
+    newest_minute timestamptz not null,
+    bars integer not null
+);
+create index if not exists bar_arrivals_newest on raw.bar_arrivals (newest_minute);
+
 create or replace function raw.notify_new_bars() returns trigger
 language plpgsql as $$
 declare
     oldest timestamptz;
     newest timestamptz;
+    written integer;
 begin
-    select min(ts_utc), max(ts_utc) into oldest, newest from new_bars;
+    select min(ts_utc), max(ts_utc), count(*) into oldest, newest, written from new_bars;
     if newest is not null then
+        insert into raw.bar_arrivals (oldest_minute, newest_minute, bars)
+        values (oldest, newest, written);
         perform pg_notify('bqx_bars', case when oldest < newest then
             to_char(oldest at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') || '/' else ''
         end || to_char(newest at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'));

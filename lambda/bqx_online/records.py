@@ -65,3 +65,7 @@ class CheckpointInfo:
     ts_utc: datetime
     learned_through: datetime | None
     n_learned: int
+
+
+# The parts of a handler step, in order (StepReport.<part>_seconds; bqx.online_steps columns)
+STEP_PARTS = ("predict", "learn", "checkpoint")

@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 
 from bqx_online.config import OnlineConfig
 from bqx_online.features import FeatureSource
-from bqx_online.records import DriftEvent, Learned, Prediction, Snapshot, WeightRow
+from bqx_online.records import STEP_PARTS, DriftEvent, Learned, Prediction, Snapshot, WeightRow
 from bqx_online.state import PairState
 from bqx_online.storage import OnlineStore
 
@@ -125,7 +125,8 @@ class OnlineService:
                 report.checkpoints += 1
         report.seconds = time.perf_counter() - started
         report.checkpoint_seconds = time.perf_counter() - learned_at
-        self.store.put_step_metrics(now, report.seconds, len(rows))
+        parts = {part: getattr(report, f"{part}_seconds") for part in STEP_PARTS}
+        self.store.put_step_metrics(now, report.seconds, len(rows), parts)
         return report
 
     def _learn(

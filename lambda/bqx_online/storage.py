@@ -7,6 +7,7 @@ S3, CloudWatch). The service uses nothing else, so the same tests run against bo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Protocol
 
@@ -49,7 +50,9 @@ class OnlineStore(Protocol):
     def reset(self, pair: str) -> None:
         """Forget a pair: its predictions, weights, drift events and checkpoint pointer."""
 
-    def put_step_metrics(self, ts_utc: datetime, seconds: float, pairs: int) -> None:
-        """Record how long one minute step took."""
+    def put_step_metrics(
+        self, ts_utc: datetime, seconds: float, pairs: int, parts: Mapping[str, float]
+    ) -> None:
+        """Record how long one minute step took, and its parts (STEP_PARTS: seconds)."""
 
     def close(self) -> None: ...

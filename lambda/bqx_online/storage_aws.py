@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -362,7 +363,10 @@ class AwsStore:
                     or {}
                 )
 
-    def put_step_metrics(self, ts_utc: datetime, seconds: float, pairs: int) -> None:
+    def put_step_metrics(
+        self, ts_utc: datetime, seconds: float, pairs: int, parts: Mapping[str, float]
+    ) -> None:
+        # the parts stay in the Lambda's log line; CloudWatch keeps the whole step's time
         self.cloudwatch.put_metric_data(
             Namespace=self.config.namespace,
             MetricData=[

@@ -2,7 +2,8 @@
 $BQX_HOME/artifacts/online/<PAIR>/v<version>.pkl.
 
 Tables (bqx/sql/online.sql, created idempotently): bqx.online_predictions, bqx.drift_events,
-bqx.ensemble_weights, bqx.online_checkpoints and bqx.online_checkpoint_pointer. A checkpoint
+bqx.ensemble_weights, bqx.online_checkpoints, bqx.online_checkpoint_pointer and
+bqx.online_steps. A checkpoint
 file is written to a temporary name, fsynced and renamed; its row and the pointer then change
 in one transaction, so a reader sees the old version or the new one, never half of either.
 The alarm is a NOTIFY on channel `bqx_drift` (plus a warning in the log).
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 
@@ -21,7 +23,15 @@ from psycopg2.extras import Json, execute_values
 
 from bqx.sql import apply_ddl
 from bqx_online.checkpoint_key import CheckpointKey, CheckpointRefused
-from bqx_online.records import CheckpointInfo, DriftEvent, Learned, Prediction, Snapshot, WeightRow
+from bqx_online.records import (
+    STEP_PARTS,
+    CheckpointInfo,
+    DriftEvent,
+    Learned,
+    Prediction,
+    Snapshot,
+    WeightRow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -232,8 +242,19 @@ class PostgresStore:
         for old in (self.checkpoint_dir / pair).glob("v*.pkl"):
             old.unlink()
 
-    def put_step_metrics(self, ts_utc: datetime, seconds: float, pairs: int) -> None:
-        log.debug("step %s: %d pairs in %.3f s", ts_utc, pairs, seconds)
+    def put_step_metrics(
+        self, ts_utc: datetime, seconds: float, pairs: int, parts: Mapping[str, float]
+    ) -> None:
+        """One row of bqx.online_steps (the dashboard's live latency panel reads it)."""
+        with self.conn, self.conn.cursor() as cur:
+            cur.execute(
+                """
+                insert into bqx.online_steps (ts_utc, pairs, seconds, predict_seconds,
+                    learn_seconds, checkpoint_seconds)
+                values (%s, %s, %s, %s, %s, %s)
+                """,
+                (ts_utc, pairs, seconds, *(parts.get(name) for name in STEP_PARTS)),
+            )
 
     def close(self) -> None:
         self.conn.close()
