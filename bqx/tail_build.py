@@ -27,6 +27,11 @@ Crash safety: dbt commits model by model, so a tail build killed in the middle l
 ahead of the tables after it. Each build is logged in bqx.live_tail_builds (bqx/sql/live.sql)
 before dbt runs and marked finished after; the next build starts no later than the oldest
 unfinished one's tail_from.
+
+One build at a time: a batch `bqx build` holds the build lock (an advisory lock, BUILD_LOCK)
+while it runs. serve's tail builds try it without waiting (try_build_lock); while a batch build
+holds it serve skips the wake's tail build and the next wake catches up, from the grid's
+newest minute and the tail log, as after any slow build.
 """
 
 from __future__ import annotations
@@ -41,8 +46,17 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg2.extensions
 
+from bqx import db
 from bqx.config import Settings
-from bqx.dbt_runner import POSTGRES_TARGET, PROJECT_DIR, BuildScope, dbt_env, run_dbt
+from bqx.dbt_runner import (
+    BUILD_BUSY,
+    BUILD_LOCK,
+    POSTGRES_TARGET,
+    PROJECT_DIR,
+    BuildScope,
+    dbt_env,
+    run_dbt,
+)
 from bqx.errors import BqxUserError
 from bqx.pairs import PAIRS
 from bqx.sql import apply_ddl
@@ -53,6 +67,15 @@ GRID = "bqx.int_m1_grid_filled"  # the first partitioned model: every other one 
 FILL_LIMIT = timedelta(minutes=61)  # int_m1_grid_filled fills gaps of at most this
 LATE_REACH = FILL_LIMIT - timedelta(minutes=1)  # a bar's fill reaches back this far at most
 TAIL_SELECTOR = "config.materialized:partitioned_table"
+
+
+def try_build_lock(settings: Settings) -> psycopg2.extensions.connection | None:
+    """The build lock, held by a connection of its own (close it to release), or None at once
+    when another build holds it."""
+    try:
+        return db.hold_advisory_locks(settings, BUILD_LOCK, ["all"], BUILD_BUSY)
+    except BqxUserError:
+        return None
 
 
 def newest_built_minutes(conn: psycopg2.extensions.connection) -> dict[str, datetime]:
