@@ -230,6 +230,8 @@ def serve(
                     )
                 waiting[0] = True
                 return
+            if waiting[0] and session is not None:
+                session.forget_compiled()  # a batch build ran: compile the tail again
             waiting[0] = False
             try:
                 # the oldest minute written since the last build: before the tail, a late bar
