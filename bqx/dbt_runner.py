@@ -95,6 +95,12 @@ def _period_ends(train_end: str | None, validation_end: str | None) -> dict[str,
     return parsed
 
 
+BUILD_LOCK = "bqx build"  # one build (full, scoped or tail) per database at a time
+BUILD_BUSY = (
+    "another `bqx build` is running on this database: wait for it to end (a build killed "
+    "with kill -9 releases the lock within seconds)"
+)
+
 POSTGRES_TARGET = "postgres"
 SPARK_SESSION_TARGET = "spark"  # dbt-spark `method: session`, Spark inside the dbt process
 SPARK_LOG_CONFIG = Path(__file__).with_name("spark_log4j2.properties")

@@ -3,9 +3,12 @@ with the dbt models' own SQL (one definition of each feature for batch and live)
 
 dbt runs the partitioned models with var `tail_from`: each model deletes its rows at or after
 that minute (less its `tail_lookback_minutes`: ml_targets' rows wait for their horizon) and
-re-inserts what its query gives for them, reading the usual look-back halo before it
-(macros/scope/build_scope.sql, macros/materializations/partitioned_table.sql); a new month's
-partitions are created when the bars cross into it.
+re-inserts what its query gives for them, reading a look-back halo before it sized to the
+model's windows (tail_halo_minutes in macros/scope/build_scope.sql: 62 minutes of bars for
+the grid, which carries the segment start from its own row before the tail; 690 minutes for
+most models), macros/materializations/partitioned_table.sql; a new month's partitions are
+created when the bars cross into it. In serve, DbtSession.tail runs the models' queries as
+dbt compiled them once (bqx/tail_sql.py), in one transaction, without dbt's per-model cost.
 
 Where the tail starts: the grid forward-fills a pair's minutes up to its next bar when the gap
 is at most an hour, so a pair whose newest bar is older than the others' still gets rows
@@ -27,6 +30,11 @@ Crash safety: dbt commits model by model, so a tail build killed in the middle l
 ahead of the tables after it. Each build is logged in bqx.live_tail_builds (bqx/sql/live.sql)
 before dbt runs and marked finished after; the next build starts no later than the oldest
 unfinished one's tail_from.
+
+One build at a time: a batch `bqx build` holds the build lock (an advisory lock, BUILD_LOCK)
+while it runs. serve's tail builds try it without waiting (try_build_lock); while a batch build
+holds it serve skips the wake's tail build and the next wake catches up, from the grid's
+newest minute and the tail log, as after any slow build.
 """
 
 from __future__ import annotations
@@ -41,11 +49,21 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg2.extensions
 
+from bqx import db
 from bqx.config import Settings
-from bqx.dbt_runner import POSTGRES_TARGET, PROJECT_DIR, BuildScope, dbt_env, run_dbt
+from bqx.dbt_runner import (
+    BUILD_BUSY,
+    BUILD_LOCK,
+    POSTGRES_TARGET,
+    PROJECT_DIR,
+    BuildScope,
+    dbt_env,
+    run_dbt,
+)
 from bqx.errors import BqxUserError
 from bqx.pairs import PAIRS
 from bqx.sql import apply_ddl
+from bqx.tail_sql import CompiledTail
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +71,15 @@ GRID = "bqx.int_m1_grid_filled"  # the first partitioned model: every other one 
 FILL_LIMIT = timedelta(minutes=61)  # int_m1_grid_filled fills gaps of at most this
 LATE_REACH = FILL_LIMIT - timedelta(minutes=1)  # a bar's fill reaches back this far at most
 TAIL_SELECTOR = "config.materialized:partitioned_table"
+
+
+def try_build_lock(settings: Settings) -> psycopg2.extensions.connection | None:
+    """The build lock, held by a connection of its own (close it to release), or None at once
+    when another build holds it."""
+    try:
+        return db.hold_advisory_locks(settings, BUILD_LOCK, ["all"], BUILD_BUSY)
+    except BqxUserError:
+        return None
 
 
 def newest_built_minutes(conn: psycopg2.extensions.connection) -> dict[str, datetime]:
@@ -70,6 +97,17 @@ def newest_built_minutes(conn: psycopg2.extensions.connection) -> dict[str, date
             (list(PAIRS),),
         )
         return {pair: ts for pair, ts in cur.fetchall() if ts is not None}
+
+
+def pairs_with_bars(conn: psycopg2.extensions.connection) -> tuple[str, ...]:
+    """The pairs of the universe with bars in raw.m1_bars (one index probe per pair)."""
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            "select p.pair from unnest(%s::text[]) as p (pair)"
+            " where exists (select 1 from raw.m1_bars as b where b.pair = p.pair) order by 1",
+            (list(PAIRS),),
+        )
+        return tuple(row[0] for row in cur.fetchall())
 
 
 def next_tail_from(conn: psycopg2.extensions.connection) -> datetime | None:
@@ -189,6 +227,8 @@ class DbtSession:
             raise RuntimeError(f"dbt could not parse the project: {parsed.exception}")
         self.runner = dbtRunner(manifest=parsed.result)
         self.last_timings: dict[str, float] = {}  # model -> seconds, of the last run
+        self.compiled: CompiledTail | None = None  # the tail statements (bqx/tail_sql.py)
+        self._compiled_for: tuple = ()  # the scope, month and pairs with bars of the last tail
 
     def run(self, args: list[str], scope: BuildScope) -> bool:
         with _environment(self.env):
@@ -200,6 +240,50 @@ class DbtSession:
             for node in getattr(result.result, "results", None) or []
         }
         return bool(result.success)
+
+    def compile(self, selector: str, scope: BuildScope) -> dict:
+        """dbt's compiled nodes of `selector` under `scope` (unique_id -> node)."""
+        with _environment(self.env):
+            result = self.runner.invoke(
+                ["--quiet", "compile", "--select", selector, *self.project]
+                + ["--vars", json.dumps(scope.as_vars())]
+            )
+        if not result.success:
+            raise RuntimeError(f"dbt could not compile the tail models: {result.exception}")
+        return {r.node.unique_id: r.node for r in result.result.results}
+
+    def forget_compiled(self) -> None:
+        """Through dbt (and compile again) at the next tail: a batch build may have changed
+        what the models read when they compile, such as the lead-lag slots."""
+        self.compiled = None
+        self._compiled_for = ()
+
+    def tail(
+        self, conn: psycopg2.extensions.connection, scope: BuildScope, newest: datetime | None
+    ) -> bool:
+        """A tail build from scope.tail_from by the compiled statements (CompiledTail). Through
+        dbt instead when they may be stale: the first tail, a pair's first bars
+        (sister_correlation lists its couples when it compiles), a new month (the
+        materialization creates its partitions), after forget_compiled, or when a compiled
+        statement fails."""
+        month = None if newest is None else f"{newest:%Y-%m}"
+        key = (scope.train_end, scope.validation_end, month, pairs_with_bars(conn))
+        if key != self._compiled_for:
+            self.compiled = None
+            self._compiled_for = key
+            return self._through_dbt(scope)
+        if self.compiled is None:
+            self.compiled = CompiledTail(self, scope, TAIL_SELECTOR)
+        try:
+            self.last_timings = self.compiled.run(conn, scope.tail_from or "")
+        except psycopg2.Error as err:  # rolled back: the same tail through dbt
+            log.warning("the compiled tail build failed, dbt runs it: %s", db.first_line(err))
+            self.forget_compiled()
+            return self._through_dbt(scope)
+        return True
+
+    def _through_dbt(self, scope: BuildScope) -> bool:
+        return self.run(["--quiet", "run", "--select", TAIL_SELECTOR], scope)
 
 
 def tail_build(
@@ -239,7 +323,7 @@ def tail_build(
     )
     args = [*(["--quiet"] if quiet else []), "run", "--select", TAIL_SELECTOR]
     if session is not None:
-        ok = session.run(args, tail_scope)
+        ok = session.tail(conn, tail_scope, newest)
     else:  # a dbt process of its own (live is PostgreSQL)
         ok = run_dbt(settings, args, scope=tail_scope, target=POSTGRES_TARGET) == 0
     if not ok:

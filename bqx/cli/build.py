@@ -12,6 +12,7 @@ from rich.table import Table
 from bqx import db
 from bqx.cli._shared import PairsOption, console, user_errors
 from bqx.config import Settings
+from bqx.dbt_runner import BUILD_BUSY, BUILD_LOCK
 from bqx.errors import BqxUserError
 
 
@@ -83,13 +84,6 @@ def build(
         code = run_dbt(settings, args, scope=scope, target=target)
     if code != 0:
         raise BqxUserError(failure_summary(settings, chosen, code, started))
-
-
-BUILD_LOCK = "bqx build"  # one build (full, scoped or tail) per database at a time
-BUILD_BUSY = (
-    "another `bqx build` is running on this database: wait for it to end (a build killed "
-    "with kill -9 releases the lock within seconds)"
-)
 
 
 def _check_bars(settings: Settings) -> None:

@@ -184,7 +184,7 @@ def serve(
     import signal
     import time
 
-    from bqx.tail_build import DbtSession, tail_build
+    from bqx.tail_build import DbtSession, tail_build, try_build_lock
     from bqx_online.features import PostgresFeatures
     from bqx_online.replay import serve as run_serve
     from bqx_online.runtime import open_store
@@ -217,11 +217,28 @@ def serve(
 
         session = DbtSession(settings) if tail else None
 
+        waiting = [False]  # a batch build held the lock at the last wake
+
         def build_tail() -> None:
             started = time.perf_counter()
-            # the oldest minute written since the last build: before the built tail, a late bar
-            arrived = listener.take_oldest()
-            tail_from = tail_build(settings, conn, session=session, arrived_from=arrived)
+            holder = try_build_lock(settings)
+            if holder is None:  # a batch `bqx build` runs: the next wake catches up
+                if not waiting[0]:
+                    console.print(
+                        "a batch `bqx build` holds the build lock: tail builds wait for it",
+                        highlight=False,
+                    )
+                waiting[0] = True
+                return
+            if waiting[0] and session is not None:
+                session.forget_compiled()  # a batch build ran: compile the tail again
+            waiting[0] = False
+            try:
+                # the oldest minute written since the last build: before the tail, a late bar
+                arrived = listener.take_oldest()
+                tail_from = tail_build(settings, conn, session=session, arrived_from=arrived)
+            finally:
+                holder.close()
             if tail_from is not None:
                 console.print(
                     f"tail build from {tail_from:%Y-%m-%d %H:%M}: "

@@ -209,6 +209,7 @@ class PostgresFeatures:
         self.feature_names = tuple(c.name for c in self.columns)
         self.has_static = use_static and relation_exists(conn, *STATIC_TABLE[:2])
         self._cache: dict[int, dict[str, dict[str, float]]] = {}
+        self._warned: set[str] = set()  # pairs _warn_one_view has named
 
     def _minute(self, ts: datetime) -> dict[str, dict[str, float]]:
         key = _epoch(ts)
@@ -221,9 +222,27 @@ class PostgresFeatures:
             for pair in set(parts[0]).intersection(*parts[1:]):
                 values = np.concatenate([part[pair] for part in parts])
                 rows[pair] = as_dict(self.feature_names, values)
+            self._warn_one_view(parts, rows, ts)
             self._cache = {k: v for k, v in self._cache.items() if abs(k - key) <= 7200}
             self._cache[key] = rows
         return self._cache[key]
+
+    def _warn_one_view(
+        self, parts: list[dict[str, np.ndarray]], rows: dict[str, object], ts: datetime
+    ) -> None:
+        """Once per pair: a row in one view but not the other is no input, so no prediction.
+        The cross-pair view needs 2 sister pairs per pair (sharing a currency): a database
+        of 2 pairs has none, and serve stepped such minutes predicting nothing, silently."""
+        for view, part in zip(FEATURE_VIEWS, parts, strict=True):
+            for pair in sorted(set().union(*parts) - set(part) - set(rows) - self._warned):
+                self._warned.add(pair)
+                log.warning(
+                    "%s has no %s row at %s: no prediction for it (cross-pair features need "
+                    "2 sister pairs sharing a currency, see bqx.sister_pair_selection)",
+                    pair,
+                    view,
+                    f"{ts:%Y-%m-%d %H:%M}",
+                )
 
     def _read(
         self, relation: str, exprs: Iterable[sql.Composable], ts: datetime

@@ -31,6 +31,18 @@
     {{ return(8) }}
 {%- endmacro %}
 
+{% macro tail_halo_minutes() -%}
+    {#- Minutes a tail build reads before its first minute, for windows that look back: the
+        model's config(tail_halo_minutes), else the longest look-back (max_lookback_minutes,
+        690). A tail build needs no segment start from its halo, unlike a --months build
+        (halo_days): int_m1_grid_filled carries it from its own row before the tail, and every
+        other model reads segment_start_utc / segment_row from the grid's rows. Models whose
+        sums restart somewhere else say so in their config (reg_*: the block, up to 1,260 rows
+        back; sister_correlation: the segments, halo_days). -#}
+    {%- set minutes = config.get('tail_halo_minutes', none) if execute else none -%}
+    {{ return(max_lookback_minutes() if minutes is none else minutes) }}
+{%- endmacro %}
+
 {% macro month_placeholder() -%}
     {#- Stands for the first day of the month a piece builds, in models with
         config(build_by_month=true): the materialization compiles the model once and runs one
@@ -59,12 +71,14 @@
 
 {% macro ts_in_scope(column, halo_before=false, halo_after_minutes=0) -%}
     {#- A predicate on `column` for the months in scope; with halo_before, the days before the
-        first month that windows look back into are included. -#}
+        first month that windows look back into are included (a tail build: the minutes of
+        tail_halo_minutes before its start). -#}
     {%- set start = scope_start() -%}
     {%- if start is none -%}
         true
     {%- else -%}
-        {{ column }} >= {{ start }}{{ " - " ~ interval_of(halo_days(), 'day') if halo_before }}
+        {%- set halo = interval_of(tail_halo_minutes(), 'minute') if tail_from() is not none else interval_of(halo_days(), 'day') %}
+        {{ column }} >= {{ start }}{{ " - " ~ halo if halo_before }}
         {%- if scope_end() is not none %}
         and {{ column }} < {{ scope_end() }}{{ " + " ~ interval_of(halo_after_minutes, 'minute') if halo_after_minutes }}
         {%- endif -%}

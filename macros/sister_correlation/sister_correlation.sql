@@ -31,6 +31,12 @@
             and a.segment_start_utc >= {{ first_segment_in_scope(x) }}
             and b.segment_start_utc >= {{ first_segment_in_scope(y) }}
             {%- endif %}
+            {%- if tail_from() is not none %}
+            -- implied by the two above (a row's segment starts at or before it): the index
+            -- scans of a tail build start at the segments, not at the halo's 8 days
+            and a.ts_utc >= {{ first_segment_in_scope(x) }}
+            and b.ts_utc >= {{ first_segment_in_scope(y) }}
+            {%- endif %}
         window joint as (
             partition by a.segment_start_utc, b.segment_start_utc order by a.ts_utc
             rows unbounded preceding

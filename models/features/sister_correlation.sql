@@ -8,7 +8,10 @@
     'enable_hashjoin': 'off',
     'max_parallel_workers_per_gather': 0,
 } %}
-{{ config(materialized='partitioned_table', build_by_month=true, pre_hook=local_settings(settings)) }}
+{#- float8 running sums from the two segments' starts: a tail build reads the segments
+    (halo_days as an outer bound, then only the segments still running: first_segment_in_scope) -#}
+{{ config(materialized='partitioned_table', build_by_month=true, pre_hook=local_settings(settings),
+          tail_halo_minutes=halo_days() * 24 * 60) }}
 -- depends_on: {{ ref('pairs') }} (the partition tree has one branch per pair of the seed)
 -- depends_on: {{ ref('sister_pairs') }} (read at compile time)
 

@@ -6,6 +6,12 @@
 -- rolling windows restart. segment_row counts minutes since the segment's first bar.
 -- Only the pairs in scope are read: stg_m1_bars holds every pair, and a `--pairs` build that
 -- read them all wrote other pairs' rows into its partitions (a duplicate key, issue 18).
+-- A tail build reads the bars of the last 62 minutes before its start (the bars whose fill or
+-- gap reaches into the tail) and carries each pair's segment start from the grid's own row
+-- the minute before the tail, instead of finding it again in days of bars: a segment can
+-- run from Sunday night to Friday, and reading it was most of a tail build's grid.
+{{ config(tail_halo_minutes=62) }}
+{%- set tail = tail_from() is not none %}
 with {{ rows_in_scope(
     'bars', ref('stg_m1_bars'), ['pair', 'ts_utc', 'open', 'high', 'low', 'close', 'volume'],
     halo_before=true, halo_after_minutes=62
@@ -42,13 +48,34 @@ filled as (
         'm', 'ts_utc') }}
 ),
 
+{%- if tail %}
+
+carried as (
+    -- the segment each pair is in the minute before the tail (none: the tail starts a new one)
+    select
+        pair,
+        segment_start_utc
+    from {{ this }}
+    where ts_utc = {{ tail_start() }} - {{ interval_of(1, 'minute') }} and {{ pair_in_scope('pair') }}
+),
+{%- endif %}
+
 segmented as (
     select
-        *,
-        max(case when is_segment_start then ts_utc end) over (
-            partition by pair order by ts_utc rows unbounded preceding
+        f.*,
+        {%- if tail %}
+        -- a bar in the halo has no previous bar read: only starts in the tail count
+        coalesce(max(case when f.is_segment_start and f.ts_utc >= {{ tail_start() }} then f.ts_utc end) over (
+            partition by f.pair order by f.ts_utc rows unbounded preceding
+        ), c.segment_start_utc) as segment_start_utc
+    from filled as f
+    left join carried as c on f.pair = c.pair
+        {%- else %}
+        max(case when f.is_segment_start then f.ts_utc end) over (
+            partition by f.pair order by f.ts_utc rows unbounded preceding
         ) as segment_start_utc
-    from filled
+    from filled as f
+        {%- endif %}
 ),
 
 final as (

@@ -194,7 +194,10 @@ def test_two_days_fed_and_served_live_equal_a_batch_build(make_settings, tmp_pat
     batch.close()
 
 
-CRASH_PAIRS = ("EURUSD", "GBPUSD")
+# three pairs built (each pair's cross-pair features need 2 sisters sharing a currency: with
+# two pairs ml_cross_pair_features is empty and serve has no input to predict from), two served
+CRASH_PAIRS = ("EURUSD", "GBPUSD", "EURGBP")
+CRASH_SERVED = ("EURUSD", "GBPUSD")
 CRASH_START = date(2024, 1, 30)
 CRASH_BUILT = pd.Timestamp("2024-01-30 12:00", tz="UTC")  # windows are full from 10:30 on
 CRASH_CHUNKS = [pd.Timestamp(t, tz="UTC") for t in ("2024-01-30 14:07", "2024-01-30 15:30")]
@@ -214,25 +217,32 @@ def _learned(conn) -> tuple[pd.DataFrame, set]:
 def _wait_chunk_stepped(conn, serve, market_bars, end: pd.Timestamp, log: Path) -> pd.Timestamp:
     """Until serve stepped each pair's newest minute before `end`; returns the newest one."""
     newest = []
-    for pair in CRASH_PAIRS:
+    for pair in CRASH_SERVED:
         own = market_bars.loc[(market_bars["pair"] == pair) & (market_bars["ts_utc"] < end)]
         newest.append(own["ts_utc"].max())
         _wait_stepped(conn, serve, newest[-1], log, pair)
     return max(newest)
 
 
-def _serve_run(make_settings, market_bars, tmp: Path, label: str, kill: bool):
-    """Base build, serve started, two chunks fed (serve stepping each minute); with `kill`,
-    serve is killed with SIGKILL after the first chunk, learned but not checkpointed, and
-    started again."""
+def _crash_base(make_settings, market_bars, label: str):
+    """A database of the crash market built in full before CRASH_BUILT."""
     settings = make_settings(label)
     conn = db.connect(settings)
     ts = market_bars["ts_utc"]
     play(conn, market_bars[ts < CRASH_BUILT], speed=0)
     assert run_dbt(settings, ["--quiet", "seed"]) == 0
     assert run_dbt(settings, ["--quiet", "run"], scope=BuildScope(**SCOPE)) == 0
+    return settings, conn
+
+
+def _serve_run(make_settings, market_bars, tmp: Path, label: str, kill: bool):
+    """Base build, serve started, two chunks fed (serve stepping each minute); with `kill`,
+    serve is killed with SIGKILL after the first chunk, learned but not checkpointed, and
+    started again."""
+    settings, conn = _crash_base(make_settings, market_bars, label)
+    ts = market_bars["ts_utc"]
     log = tmp / f"{label}.log"
-    serve = _serve(settings, log, CRASH_PAIRS)
+    serve = _serve(settings, log, CRASH_SERVED)
     last_built = CRASH_BUILT - pd.Timedelta(minutes=1)
     try:
         _wait_started(serve, log, last_built, 1)
@@ -244,7 +254,7 @@ def _serve_run(make_settings, market_bars, tmp: Path, label: str, kill: bool):
                 assert cur.fetchone()[0] < last.to_pydatetime()
             serve.send_signal(signal.SIGKILL)
             assert serve.wait(timeout=60) == -signal.SIGKILL
-            serve = _serve(settings, log, CRASH_PAIRS)
+            serve = _serve(settings, log, CRASH_SERVED)
             _wait_started(serve, log, last, 2)
         play(conn, market_bars[(ts >= CRASH_CHUNKS[0]) & (ts < CRASH_CHUNKS[1])], speed=0)
         _wait_chunk_stepped(conn, serve, market_bars, CRASH_CHUNKS[1], log)
@@ -257,29 +267,66 @@ def _serve_run(make_settings, market_bars, tmp: Path, label: str, kill: bool):
     return result
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 15, open: in this setup serve steps every minute but predicts nothing "
-    "('predicted 0') and does not reach 14:06 within 300 s; the setup or serve is not yet "
-    "understood, so the crash claim is unproven",
-)
-def test_serve_killed_between_learning_and_checkpoint_ends_as_an_uninterrupted_run(
-    make_settings, tmp_path_factory
-):
-    """kill -9 of `bqx online serve` after it learned minutes its checkpoint (every 15
-    minutes) does not hold yet, then a restart: the learned (pair, ts) and every prediction
-    equal those of a run that was never killed."""
+@pytest.fixture(scope="module")
+def crash_bars(tmp_path_factory) -> pd.DataFrame:
     market = tmp_path_factory.mktemp("crash_market")
     write_market(
         SynthConfig(start=CRASH_START, days=1, pairs=CRASH_PAIRS, seed=3, outage_minutes=0), market
     )
-    bars, _ = read_bars([market])
+    return read_bars([market])[0]
+
+
+def test_serve_killed_between_learning_and_checkpoint_ends_as_an_uninterrupted_run(
+    make_settings, tmp_path_factory, crash_bars
+):
+    """kill -9 of `bqx online serve` after it learned minutes its checkpoint (every 15
+    minutes) does not hold yet, then a restart: the learned (pair, ts) and every prediction
+    equal those of a run that was never killed."""
+    bars = crash_bars
     tmp = tmp_path_factory.mktemp("crash_serve")
     reference, reference_learned = _serve_run(make_settings, bars, tmp, "crash_ref", kill=False)
     crashed, crashed_learned = _serve_run(make_settings, bars, tmp, "crash_kill", kill=True)
     assert len(reference_learned) > 2 * 60
     assert crashed_learned == reference_learned
     pd.testing.assert_frame_equal(crashed, reference)
+
+
+def test_serve_skips_tail_builds_while_a_batch_build_holds_the_lock(
+    make_settings, tmp_path_factory, crash_bars
+):
+    """A batch `bqx build` holds the build lock: serve's tail builds wait (one line says so)
+    and the grid stays where it was; once the lock is free the next wake catches up."""
+    from bqx.dbt_runner import BUILD_BUSY, BUILD_LOCK
+
+    settings, conn = _crash_base(make_settings, crash_bars, "lock")
+    ts = crash_bars["ts_utc"]
+    log = tmp_path_factory.mktemp("lock_serve") / "serve.log"
+    fed = crash_bars[(ts >= CRASH_BUILT) & (ts < CRASH_BUILT + pd.Timedelta(minutes=10))]
+    grid_max = "select max(ts_utc) from bqx.int_m1_grid_filled"
+    with db.advisory_locks(settings, BUILD_LOCK, ["all"], BUILD_BUSY):  # a batch build
+        serve = _serve(settings, log, CRASH_SERVED)
+        try:
+            busy = "holds the build lock"
+            _until(serve, log, lambda: busy in log.read_text(), "see the lock")
+            play(conn, fed, speed=0)
+            time.sleep(6)  # serve wakes on each minute's bars and at its 2 s poll
+            with conn, conn.cursor() as cur:
+                cur.execute(grid_max)
+                assert cur.fetchone()[0] == (CRASH_BUILT - pd.Timedelta(minutes=1)).to_pydatetime()
+            assert log.read_text().count(busy) == 1 and "tail build from" not in log.read_text()
+        except BaseException:
+            serve.kill()
+            raise
+    try:  # released: the next wake (its poll, at most 2 s) builds the ten minutes
+        _until(serve, log, lambda: "tail build from" in log.read_text(), "build after the lock")
+        _wait_built(conn, serve, fed["ts_utc"].max(), log)
+        _wait_stepped(conn, serve, fed["ts_utc"].max(), log)
+        _stop(serve, log)
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+    assert "tail build from 2024-01-30 12:00" in log.read_text()
+    conn.close()
 
 
 @pytest.mark.parametrize(
