@@ -1,9 +1,11 @@
 """The autoencoder's input, streamed from PostgreSQL into float32 arrays.
 
 The input row of (pair, minute) is bqx.ml_feature_matrix inner-joined with
-bqx.ml_cross_pair_features on (pair, ts_utc); booleans become 0/1. The column list is read from
-the database every time, never written down, so a model can compare it with the list it was
-trained on.
+bqx.ml_cross_pair_features on (pair, ts_utc); booleans become 0/1; price levels enter only as
+distances from the current price (`relative_levels`: reg_rate_w*_constant_term − rate_index as
+reg_rate_w*_constant_term_vs_rate_index; rate_index and reg_rate_w*_prediction left out). The
+column list is read from the database every time, never written down, so a model can compare
+it with the list it was trained on.
 
 Why the two views are read separately and joined here on the minute: each view is a join of
 partitioned tables whose parents carry no statistics, and joining the two views in one query
@@ -33,6 +35,7 @@ in full for every query anyway.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -68,6 +71,40 @@ class InputColumn:
     name: str
     data_type: str
     view: str
+    # SQL over the view's columns when the input is not the column itself (relative levels)
+    expression: str | None = None
+
+
+# Price levels are not stationary: a model fitted on January's prices meets November's
+# outside its train range (the rate index is close × 100 / the first close, so it drifts with
+# the market). The ML inputs therefore see levels only as distances from the current price,
+# in rate-index units; the feature tables keep their columns. The regression's prediction
+# at the window's end minus the current rate index is −residual, already an input, so it is
+# left out, and so is the rate index itself (its distance from itself is 0).
+LEVEL_COLUMN = "rate_index"
+RELATIVE_LEVEL = re.compile(r"^reg_rate_w\d+_constant_term$")
+DROPPED_LEVELS = re.compile(r"^(rate_index|reg_rate_w\d+_prediction)$")
+RELATIVE_SUFFIX = "_vs_rate_index"
+
+
+def relative_levels(columns: list[InputColumn]) -> list[InputColumn]:
+    """The ML inputs with levels in relative form (see LEVEL_COLUMN above)."""
+    out = []
+    for column in columns:
+        if column.view == FEATURE_VIEWS[0] and DROPPED_LEVELS.match(column.name):
+            continue
+        if column.view == FEATURE_VIEWS[0] and RELATIVE_LEVEL.match(column.name):
+            out.append(
+                InputColumn(
+                    column.name + RELATIVE_SUFFIX,
+                    column.data_type,
+                    column.view,
+                    f"{column.name} - {LEVEL_COLUMN}",
+                )
+            )
+            continue
+        out.append(column)
+    return out
 
 
 @dataclass(frozen=True)
@@ -155,7 +192,9 @@ def input_columns(conn: psycopg2.extensions.connection) -> list[InputColumn]:
     if unreadable:
         described = ", ".join(f"{c.view}.{c.name} ({c.data_type})" for c in unreadable)
         raise BqxUserError(f"feature columns that are neither numeric nor boolean: {described}")
-    return columns
+    if LEVEL_COLUMN not in names:
+        raise BqxUserError(f"{SCHEMA}.{FEATURE_VIEWS[0]} has no {LEVEL_COLUMN}: rebuild it")
+    return relative_levels(columns)
 
 
 def month_starts(start: datetime, end: datetime) -> list[datetime]:
@@ -275,8 +314,12 @@ class _BinaryRows:
 
 
 def column_expression(column: InputColumn) -> sql.Composable:
-    """A float8 expression of one feature column (booleans as 0/1)."""
+    """A float8 expression of one feature column (booleans as 0/1; a relative level as the
+    difference of two columns, both identifiers)."""
     cast = "::int::float8" if column.data_type == "boolean" else "::float8"
+    if column.expression is not None:
+        level, _, reference = column.expression.partition(" - ")
+        return sql.SQL("({} - {})::float8").format(sql.Identifier(level), sql.Identifier(reference))
     return sql.SQL("{}" + cast).format(sql.Identifier(column.name))
 
 
@@ -345,7 +388,13 @@ def sample_input(
                 continue
             key_filter = KeyFilter(seed=seed, fraction=OVERSAMPLE * share / available)
             block = read_input(
-                conn, columns, pair, period.start_utc, period.end_utc, key_filter, extras
+                conn,
+                columns,
+                pair,
+                period.start_utc,
+                period.end_utc,
+                key_filter,
+                extras,
             )
         blocks.append(_trim(block, share, seed))
         if progress:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 import shutil
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -70,7 +71,24 @@ def view_columns(conn, view: str) -> list[tuple[str, str]]:
 
 
 def database_features(conn) -> list[tuple[str, str]]:
-    return view_columns(conn, "ml_feature_matrix") + view_columns(conn, "ml_cross_pair_features")
+    """The ML inputs as README states them: both views' columns, except that price levels come
+    only relative to the current price (rate_index and reg_rate_w*_prediction left out,
+    reg_rate_w*_constant_term as its distance from rate_index)."""
+    base = []
+    for name, kind in view_columns(conn, "ml_feature_matrix"):
+        if name == "rate_index" or re.fullmatch(r"reg_rate_w\d+_prediction", name):
+            continue
+        if re.fullmatch(r"reg_rate_w\d+_constant_term", name):
+            name += "_vs_rate_index"
+        base.append((name, kind))
+    return base + view_columns(conn, "ml_cross_pair_features")
+
+
+def feature_value(values: dict, name: str) -> float:
+    """One ML input of a row of the views (see database_features)."""
+    if name.endswith("_vs_rate_index"):
+        return float(values[name.removesuffix("_vs_rate_index")]) - float(values["rate_index"])
+    return float(values[name])
 
 
 def test_encoder_maps_every_input_column_to_64_dimensions(trained):
@@ -135,7 +153,7 @@ def test_scaler_is_fitted_on_train_period_rows_only(trained):
     assert max(valid_ts) < periods.test.start_utc
 
     # fit our own scaler on those train rows, read with plain SQL, and on train + test rows
-    names = ["rate_index", "minutes_since_gap", "bqx_60", "vol_60"]
+    names = ["bqx_15", "minutes_since_gap", "bqx_60", "vol_60"]
     train = fetch_columns(conn, names, rows["train_pair"], rows["train_ts_epoch"])
     test = fetch_test_rows(conn, names, periods.test, per_pair=100)
     scaler = pickle.loads(artifacts.scaler.read_bytes())
@@ -307,14 +325,14 @@ def test_embed_refuses_a_model_trained_on_other_features(trained, tmp_path, monk
 
     def drop_and_rename(manifest):
         manifest["features"].remove("vol_60")
-        manifest["features"][0] = "rate_index_renamed"
+        manifest["features"][manifest["features"].index("minutes_since_gap")] = "gap_renamed"
 
     home = mismatched_home(settings, tmp_path, drop_and_rename)
     with pytest.raises(BqxUserError) as caught:
         embed(conn, home, EmbedConfig(pairs=("EURUSD",)))
     message = str(caught.value)
-    assert "missing from the database: rate_index_renamed" in message
-    assert "not known to the model: rate_index, vol_60" in message
+    assert "missing from the database: gap_renamed" in message
+    assert "not known to the model: minutes_since_gap, vol_60" in message
 
     monkeypatch.setenv("BQX_HOME", str(home.home))
     monkeypatch.setenv("BQX_DATABASE_URL", settings.database_url)
@@ -415,7 +433,7 @@ def test_embeddings_are_the_encoder_output_of_their_own_row(trained, embedded):
                     (row["pair"], row["ts_utc"]),
                 )
                 values.update(cur.fetchone())
-            rows.append([float(values[name]) for name, _ in features])
+            rows.append([feature_value(values, name) for name, _ in features])
     x = standardize(scaler, np.array(rows, dtype=np.float32))
     expected = extractor.predict(x, verbose=0)
     got = np.array([[row[c] for c in EMBEDDING_COLUMNS] for row in stored], dtype=np.float32)

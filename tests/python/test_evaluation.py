@@ -443,3 +443,32 @@ def test_paired_interval_matches_arch_and_a_numpy_block_bootstrap():
     )
     assert both.value == pytest.approx(np.mean(np.r_[difference, difference + 0.01]))
     assert both.low < both.value < both.high
+
+
+def test_ml_inputs_see_price_levels_only_relative_to_the_current_price(built):
+    """rate_index and the REG-rate predictions are left out, the REG-rate constant terms come
+    as distances from the rate index; checked against the feature tables, read with SQL."""
+    from bqx.feature_reader import input_columns, read_input
+
+    _, conn = built
+    columns = input_columns(conn)
+    names = [c.name for c in columns]
+    assert "rate_index" not in names and "bqx_60" in names
+    assert not [n for n in names if n.startswith("reg_rate_") and n.endswith("_prediction")]
+    assert not [n for n in names if n.endswith("_constant_term") and n.startswith("reg_rate_")]
+    assert "reg_rate_w60_constant_term_vs_rate_index" in names
+    assert "reg_bqx_w60_constant_term" in names  # bqx is already relative: unchanged
+    start = datetime(2024, 1, 30, 10, tzinfo=UTC)
+    block = read_input(conn, columns, "EURUSD", start, start + timedelta(hours=6))
+    assert len(block.ts_epoch) > 100
+    with conn.cursor() as cur:
+        cur.execute(
+            "select extract(epoch from r.ts_utc)::bigint, g.w60_constant_term - r.rate_index "
+            "from bqx.rate_index r join bqx.reg_rate g using (pair, ts_utc) "
+            "where pair = 'EURUSD' and r.ts_utc = any(%s) order by r.ts_utc",
+            ([datetime.fromtimestamp(int(t), UTC) for t in block.ts_epoch],),
+        )
+        expected = np.array(cur.fetchall(), dtype=np.float64)
+    np.testing.assert_array_equal(expected[:, 0], block.ts_epoch)
+    got = block.features[:, names.index("reg_rate_w60_constant_term_vs_rate_index")]
+    np.testing.assert_allclose(got, expected[:, 1], rtol=1e-6, atol=1e-6)

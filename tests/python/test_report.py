@@ -47,8 +47,14 @@ def fake_result(pairs=("EURUSD", "USDJPY")) -> EvaluationResult:
                         "vol_t60": {
                             ("baseline", "train_mean"): np.full(len(ts), vol.mean()),
                             ("baseline", "har"): vol + rng.normal(scale=0.1, size=len(ts)),
+                            ("multitask", "multitask_net"): vol
+                            + rng.normal(scale=0.2, size=len(ts)),
                         },
-                        "regime_t60": {("baseline", "prior"): prior},
+                        "regime_t60": {
+                            ("baseline", "prior"): prior,
+                            ("multitask", "multitask_net"): np.eye(6)[regime.astype(int)] * 0.5
+                            + 1 / 12,
+                        },
                     },
                 )
             )
@@ -106,3 +112,22 @@ def test_report_shows_the_ablation_and_fills_the_measured_column(make_settings):
     )
     first_row = re.search(r"<tr><td>bqx_t60 R².*?</tr>", sections["success"]).group(0)
     assert f"{pooled_r2.value:.3f}" in first_row and "(base/ridge)" in first_row
+
+    # the vol and regime rows read the scoreboard: the net's head beside HAR / the train prior
+    def pooled_value(target, stage, model, metric):
+        return next(
+            r.value
+            for r in result.rows
+            if (r.target, r.stage, r.model, r.pair, r.fold, r.metric)
+            == (target, stage, model, "ALL", "all", metric)
+        )
+
+    vol_row = re.search(r"<tr><td>vol_t60 R².*?</tr>", sections["success"]).group(0)
+    assert f"{pooled_value('vol_t60', 'baseline', 'har', 'r2'):.3f} [" in vol_row
+    assert f"{pooled_value('vol_t60', 'multitask', 'multitask_net', 'r2'):.3f} [" in vol_row
+    assert "ΔMSE vs HAR" in vol_row
+    regime_row = re.search(r"<tr><td>regime_t60 accuracy.*?</tr>", sections["success"]).group(0)
+    net = ("regime_t60", "multitask", "multitask_net")
+    assert f"{pooled_value(*net, 'balanced_accuracy'):.3f} [" in regime_row
+    assert f"{pooled_value(*net, 'log_loss'):.3f} [" in regime_row
+    assert "not measured" not in vol_row + regime_row
