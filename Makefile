@@ -9,7 +9,10 @@ BIN := $(VENV)/bin
 BQX := $(BIN)/bqx
 export BQX_HOME ?= $(CURDIR)/.bqx
 DEMO_DATA := $(BQX_HOME)/demo_data
-DEMO_DAYS ?= 21
+DEMO_DAYS ?= 20
+# the live segment: Sunday evening after the batch days, fed minute by minute while serve runs
+DEMO_LIVE_DAY := 2024-01-21
+DEMO_LIVE_UNTIL := 2024-01-21 23:50
 DOCS_PORT ?= 8080
 
 .PHONY: setup demo test lint pytest browser docs bench lambda-package lambda-layer clean help
@@ -45,6 +48,12 @@ demo: setup
 	$(BQX) online replay --pairs EURUSD,GBPUSD --from 2024-01-16 --to 2024-01-17 --fresh
 	$(BQX) evaluate --folds 3 --train-rows 10000 --bootstrap 100 --stages base,cross_pair,embeddings,multitask
 	$(BQX) report
+	@echo "live: $(DEMO_LIVE_DAY) 22:00-23:59, 28 pairs fed as fast as possible while serve runs"
+	$(BQX) online serve --until '$(DEMO_LIVE_UNTIL)' > $(BQX_HOME)/demo_live_serve.log 2>&1 & \
+	serve=$$!; \
+	$(BQX) feed --synth --start $(DEMO_LIVE_DAY) --days 1 --speed 0 || { kill $$serve; exit 1; }; \
+	status=0; wait $$serve || status=$$?; grep -v "predicted" $(BQX_HOME)/demo_live_serve.log | tail -n 16; \
+	exit $$status
 	@echo
 	@echo "database:      $$($(BQX) db url)"
 	@echo "demo data:     $(DEMO_DATA) (ground_truth.json has the planted links)"
