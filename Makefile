@@ -9,7 +9,12 @@ BIN := $(VENV)/bin
 BQX := $(BIN)/bqx
 export BQX_HOME ?= $(CURDIR)/.bqx
 DEMO_DATA := $(BQX_HOME)/demo_data
-DEMO_DAYS ?= 21
+DEMO_DAYS ?= 18
+# The live segment: the two hours after the batch days (Friday 2024-01-19 00:00-01:59), a
+# generated day fed one minute per second while serve runs. It continues a running week, as a
+# live feed does: after a weekend, features wait for their longest window (630 minutes).
+DEMO_LIVE_DAY := 2024-01-19
+DEMO_LIVE_UNTIL := 2024-01-19 01:59
 DOCS_PORT ?= 8080
 
 .PHONY: setup demo test lint pytest browser docs bench lambda-package lambda-layer clean help
@@ -45,6 +50,12 @@ demo: setup
 	$(BQX) online replay --pairs EURUSD,GBPUSD --from 2024-01-16 --to 2024-01-17 --fresh
 	$(BQX) evaluate --folds 3 --train-rows 10000 --bootstrap 100 --stages base,cross_pair,embeddings,multitask
 	$(BQX) report
+	@echo "live: $(DEMO_LIVE_DAY) 00:00-01:59, 28 generated pairs fed one minute per second while serve runs"
+	$(BQX) feed --synth --start $(DEMO_LIVE_DAY) --days 1 --speed 60 > $(BQX_HOME)/demo_live_feed.log 2>&1 & \
+	feed=$$!; status=0; \
+	$(BQX) online serve --until '$(DEMO_LIVE_UNTIL)' > $(BQX_HOME)/demo_live_serve.log 2>&1 || status=$$?; \
+	kill $$feed 2>/dev/null || true; wait $$feed 2>/dev/null || true; \
+	grep -v " predicted " $(BQX_HOME)/demo_live_serve.log | tail -n 14; exit $$status
 	@echo
 	@echo "database:      $$($(BQX) db url)"
 	@echo "demo data:     $(DEMO_DATA) (ground_truth.json has the planted links)"

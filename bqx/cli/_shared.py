@@ -12,7 +12,7 @@ import functools
 import statistics
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, TypeVar
 
 import psycopg2
@@ -121,6 +121,14 @@ def parse_date(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise BqxUserError(f"bad date {text!r}: use YYYY-MM-DD") from None
+
+
+def parse_minute(text: str, option: str) -> datetime:
+    """A UTC minute given as 'YYYY-MM-DD HH:MM' (the form of --tail-from and --until)."""
+    try:
+        return datetime.strptime(text.strip(), "%Y-%m-%d %H:%M").replace(tzinfo=UTC)
+    except ValueError:
+        raise BqxUserError(f"bad {option} {text!r}: use 'YYYY-MM-DD HH:MM' (UTC)") from None
 
 
 def grid(title: str, columns: list[str], left: int = 1) -> Table:

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from bqx import db
-from bqx.cli._shared import PairsOption, console, user_errors
+from bqx.cli._shared import PairsOption, console, parse_minute, user_errors
 from bqx.config import Settings
 from bqx.dbt_runner import BUILD_BUSY, BUILD_LOCK
 from bqx.errors import BqxUserError
@@ -101,16 +101,9 @@ def _check_bars(settings: Settings) -> None:
 
 
 def _tail(scope, tail_from: str | None) -> None:
-    from datetime import UTC, datetime
-
     from bqx.tail_build import tail_build
 
-    start = None
-    if tail_from:
-        try:
-            start = datetime.strptime(tail_from.strip(), "%Y-%m-%d %H:%M").replace(tzinfo=UTC)
-        except ValueError:
-            raise BqxUserError(f"bad --tail-from {tail_from!r}: use 'YYYY-MM-DD HH:MM'") from None
+    start = parse_minute(tail_from, "--tail-from") if tail_from else None
     settings = Settings.from_env()
     conn = db.connect(settings)
     try:

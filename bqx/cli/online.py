@@ -17,6 +17,7 @@ from bqx.cli._shared import (
     grid,
     pace_rows,
     parse_date,
+    parse_minute,
     progress,
     stage_bars,
     user_errors,
@@ -178,9 +179,16 @@ def serve(
             "--no-tail when something else builds the features.",
         ),
     ] = True,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            help="Stop after stepping this minute, 'YYYY-MM-DD HH:MM' UTC (a demo, a backfill)."
+        ),
+    ] = None,
 ):
     """Run the handler's step on the wall clock: wake when bars commit (LISTEN bqx_bars),
-    tail-build the new minutes' features, step each new minute in order."""
+    tail-build the new minutes' features, step each new minute in order. At the end it prints
+    the live latency of the last hour (as the dashboard's live panel shows it)."""
     import signal
     import time
 
@@ -192,6 +200,7 @@ def serve(
     from bqx_online.wakeup import BarsListener
 
     config = _config(pairs, arf_models, checkpoint_every, False)
+    stop_after = parse_minute(until, "--until") if until else None
     settings = Settings.from_env()
     locks = learner_locks(settings, config.pairs)
     store = open_store(backend, settings, config)
@@ -256,6 +265,7 @@ def serve(
                 on_step=on_step,
                 minutes_between=source.minutes_between,
                 before_look=build_tail if tail else None,
+                until=stop_after,
             )
         except KeyboardInterrupt:
             steps = None
@@ -269,3 +279,32 @@ def serve(
         locks.close()
     if steps is not None:
         console.print(f"served {steps} minute steps")
+    if backend == "postgres":
+        _print_latency(settings)
+
+
+def _print_latency(settings: Settings) -> None:
+    """The live panel's latency table (bqx/dashboard/live.py), for the hour before the
+    newest prediction."""
+    from bqx.dashboard.live import load_live_status
+
+    conn = db.connect(settings)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("select max(ts_utc) from bqx.online_predictions")
+            newest = cur.fetchone()[0]
+        status = load_live_status(conn, newest)
+    finally:
+        conn.close()
+    rows = [p for p in status.latency if p.minutes]
+    if not rows:
+        return
+    table = grid(
+        f"live latency, the hour before {newest:%Y-%m-%d %H:%M} UTC",
+        ["part", "minutes", "p50 s", "p99 s"],
+    )
+    for part in rows:
+        table.add_row(
+            part.part, f"{part.minutes:,}", f"{part.p50_seconds:.2f}", f"{part.p99_seconds:.2f}"
+        )
+    console.print(table)

@@ -82,14 +82,18 @@ def serve(
     on_step: Callable[[object], None] | None = None,
     minutes_between: Callable[[datetime, datetime], Sequence[datetime]] | None = None,
     before_look: Callable[[], None] | None = None,
+    until: datetime | None = None,
 ) -> int:
     """On the wall clock: whenever newer minutes of features exist, step each of them in order
     (only the newest on the first look: serve does not replay history). Between looks it
     `wait`s: a BarsListener's wait returns when bars commit (LISTEN/NOTIFY), time.sleep is the
-    plain poll. `before_look` runs first at each look (the tail build). Returns steps."""
+    plain poll. `before_look` runs first at each look (the tail build). It stops after
+    max_steps steps, or once it has stepped a minute at or after `until`. Returns steps."""
     last: datetime | None = None
     steps = 0
-    while max_steps is None or steps < max_steps:
+    while (max_steps is None or steps < max_steps) and (
+        until is None or last is None or last < until
+    ):
         if before_look:
             before_look()
         newest = latest_minute()
@@ -104,7 +108,9 @@ def serve(
                 steps += 1
                 if on_step:
                     on_step(report)
-                if max_steps is not None and steps >= max_steps:
+                if (max_steps is not None and steps >= max_steps) or (
+                    until is not None and minute >= until
+                ):
                     break
             continue
         # wait for new bars (or, polling, the next minute boundary)

@@ -579,6 +579,44 @@ def test_serve_steps_each_new_minute_once_in_order(make_settings, tmp_path):
     store.close()
 
 
+def test_serve_until_stops_after_that_minute_and_logs_each_step(make_settings, tmp_path):
+    """--until: a backlog of minutes 1-5 is stepped through minute 2 and no further; each step
+    leaves one bqx.online_steps row whose parts add up to its seconds."""
+    from bqx_online.replay import serve
+
+    spec = StreamSpec(start=START, minutes=70, n_features=6, seed=9)
+    source = generate(spec, PAIRS)
+    settings = make_settings("online_serve_until")
+    store = PostgresStore(db.connect(settings), tmp_path / "serve")
+    store.ensure()
+    service = OnlineService(online_config(checkpoint_every=15), store, source)
+    newest = iter([minute(spec, 0), minute(spec, 5)])
+
+    def between(after, through):
+        return [m for m in source.minutes() if after < m <= through]
+
+    steps = serve(
+        service,
+        lambda: next(newest),
+        wait=pytest.fail,
+        minutes_between=between,
+        until=minute(spec, 2),
+    )
+    assert steps == 3
+    stored = store.predictions("EURUSD", HORIZON, minute(spec, -1), minute(spec, 5))
+    assert [p.ts_utc for p in stored] == [minute(spec, i) for i in range(3)]
+    with db.connect(settings) as conn, conn.cursor() as cur:
+        cur.execute(
+            "select ts_utc, pairs, seconds, predict_seconds + learn_seconds + checkpoint_seconds"
+            " from bqx.online_steps order by step_id"
+        )
+        rows = cur.fetchall()
+    assert [r[0] for r in rows] == [minute(spec, i) for i in range(3)]
+    assert all(r[1] == len(PAIRS) for r in rows)
+    assert all(r[2] > 0 and r[3] == pytest.approx(r[2], abs=1e-3) for r in rows)
+    store.close()
+
+
 @pytest.fixture(scope="module")
 def cli_settings(make_settings):
     return make_settings("online_cli")
