@@ -1,4 +1,6 @@
 {{ partitioned_table_config() }}
+-- depends_on: {{ ref('bqx_values') }}
+--   (the input of its definition; the edge lets sister_correlation start first, see there)
 
 -- Rolling quadratic regression of bqx (= bqx_60) over the last W minutes. bqx is real, so it
 -- is split into bqx_hi, on a 2^-12 grid, and the remainder bqx_lo (|bqx_lo| ≤ 2^-13): the

@@ -1,4 +1,6 @@
 {{ partitioned_table_config() }}
+-- depends_on: {{ ref('rate_index') }}
+--   (the input of its definition; the edge lets sister_correlation start first, see there)
 
 -- Rolling quadratic regression of the rate index over the last W minutes (DESIGN.md).
 -- The rate index is index_scale × price_units, so the fit runs on the integer price and is
