@@ -80,6 +80,21 @@ def _pss(proc: psutil.Process) -> int:
         return proc.memory_info().rss
 
 
+def server_cpu_seconds(server_pid: int) -> float:
+    """User + system CPU seconds of a PostgreSQL server so far: the postmaster's own, its live
+    children's, and those of the children it has already reaped (a backend's time is added to
+    the postmaster's children times when the backend exits), so the difference of two calls is
+    the server's work in between, whichever backends did it and whether they still exist."""
+    server = psutil.Process(server_pid)
+    times = server.cpu_times()
+    total = times.user + times.system + times.children_user + times.children_system
+    for child in server.children():
+        with suppress(psutil.Error):
+            child_times = child.cpu_times()
+            total += child_times.user + child_times.system
+    return total
+
+
 @contextmanager
 def peak_memory(result: dict, server_pid: int | None = None, key: str = "peak_pss_gib"):
     """Sample the summed PSS of this process tree and the bench's PostgreSQL server (the

@@ -4,6 +4,11 @@ Prints wall time and rows/s of the dbt build, per-model times, the cost ratio of
 regression window over a 60-minute one (same SQL, same rows), the ratio against a pandas
 implementation of the same REG and vol features computed in this run, and peak memory; then
 the cross-pair stage 2.16 on the same month (cross-pair tables, Granger, lead-lag table).
+
+The SQL side of the pandas ratio is the three models' dbt times inside the two-thread build,
+so it moves with the load of the machine; each model is also rebuilt alone afterwards and the
+CPU seconds of the PostgreSQL server during that run are reported (`model_cpu_seconds`), a
+measure the other processes on the machine barely change.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from bqx.pairs import PAIRS
 MONTH = "2017-03"
 REG_WINDOWS = (60, 90, 150, 240, 390, 630)
 VOL_WINDOWS = (30, 60, 90, 150, 240, 390, 630)
+REG_VOL_MODELS = ("reg_rate", "reg_bqx", "volatility")
 
 
 def run_dbt_timed(settings, args: list[str]) -> float:
@@ -43,6 +49,20 @@ def run_dbt_timed(settings, args: list[str]) -> float:
 def model_times(settings) -> dict[str, float]:
     results = json.loads((dbt_target_dir(settings) / "run_results.json").read_text())
     return {r["unique_id"].split(".")[-1]: r["execution_time"] for r in results["results"]}
+
+
+def model_cpu_seconds(settings, models: tuple[str, ...]) -> dict[str, float]:
+    """CPU seconds of the PostgreSQL server while each model is rebuilt alone (`dbt run`)."""
+    server = common.postmaster_pid(settings)
+    if server is None:  # an external server: its processes are not ours to read
+        return {}
+    seconds = {}
+    for model in models:
+        before = common.server_cpu_seconds(server)
+        run_dbt_timed(settings, ["run", "--select", model])
+        time.sleep(0.5)  # the backend's exit reaches the postmaster's children times
+        seconds[model] = common.server_cpu_seconds(server) - before
+    return seconds
 
 
 def window_cost(settings, conn, w: int) -> float:
@@ -114,10 +134,14 @@ def main() -> dict:
         conn,
     )
     conn.close()
-    sql_seconds = sum(report["model_seconds"][m] for m in ("reg_rate", "reg_bqx", "volatility"))
+    sql_seconds = sum(report["model_seconds"][m] for m in REG_VOL_MODELS)
     report["pandas_seconds"] = pandas_reference(series)
     report["sql_reg_vol_seconds"] = sql_seconds
     report["sql_over_pandas"] = sql_seconds / report["pandas_seconds"]
+    report["model_cpu_seconds"] = model_cpu_seconds(settings, REG_VOL_MODELS)
+    if report["model_cpu_seconds"]:
+        cpu = sum(report["model_cpu_seconds"].values())
+        report["sql_cpu_over_pandas"] = cpu / report["pandas_seconds"]
     report.update(cross_pair_stage(settings))
     return report
 
@@ -170,6 +194,12 @@ def print_report(report: dict) -> None:
         f"  REG + vol: SQL {report['sql_reg_vol_seconds']:.1f} s vs pandas rolling sums "
         f"{report['pandas_seconds']:.1f} s (SQL/pandas = {report['sql_over_pandas']:.2f})"
     )
+    if report.get("model_cpu_seconds"):
+        cpu = ", ".join(f"{m} {s:.1f} s" for m, s in report["model_cpu_seconds"].items())
+        print(
+            f"  server CPU, each model rebuilt alone: {cpu} "
+            f"(SQL CPU/pandas = {report['sql_cpu_over_pandas']:.2f})"
+        )
     print(f"  peak memory (PSS of PostgreSQL + dbt): {report['peak_pss_gib']:.2f} GiB")
     stage = report["cross_pair_seconds"] + report["granger_seconds"] + report["lead_lag_seconds"]
     print(

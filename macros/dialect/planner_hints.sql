@@ -12,6 +12,18 @@
 
 {% macro spark__computed_once() -%}{%- endmacro %}
 
+{% macro not_inlined() -%}
+    {#- Written at the end of a CTE's body that its single reader must not inline: PostgreSQL
+        does not pull a subquery with an OFFSET into its reader, so each column is computed
+        once per row, as with computed_once(), but the rows stream to the reader instead of
+        being stored first (a tuplestore that spills to disk beyond work_mem). -#}
+    {{ return(adapter.dispatch('not_inlined', 'bqx')()) }}
+{%- endmacro %}
+
+{% macro default__not_inlined() -%}offset 0{%- endmacro %}
+
+{% macro spark__not_inlined() -%}{%- endmacro %}
+
 {% macro local_settings(settings) -%}
     {#- A pre-hook: planner and memory settings for the model's own transaction only
         (`set local`), e.g. {'work_mem': '4MB'}. Names and values are checked, as they reach

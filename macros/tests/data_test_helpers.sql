@@ -74,3 +74,34 @@ select
     {{ features | length }} as feature_columns
 where {{ features | length }} <> {{ width }}
 {%- endmacro %}
+
+{% macro key_is_enforced(model, columns) -%}
+    {#- A SQL condition: `model` has a primary key or unique constraint on exactly `columns`,
+        so the database itself rules out two rows with the same key -#}
+    {{ return(adapter.dispatch('key_is_enforced', 'bqx')(model, columns)) }}
+{%- endmacro %}
+
+{% macro default__key_is_enforced(model, columns) -%}
+    {%- for column in columns -%}
+        {%- if not modules.re.match('^[a-z_][a-z0-9_]*$', column) -%}
+            {{ exceptions.raise_compiler_error('bad key column ' ~ column) }}
+        {%- endif -%}
+    {%- endfor -%}
+exists (
+    select 1
+    from pg_constraint as k
+    where
+        k.conrelid = to_regclass('{{ model.include(database=false) }}')
+        and k.contype in ('p', 'u')
+        and (
+            select array_agg(a.attname::text order by a.attname::text)
+            from pg_attribute as a
+            where a.attrelid = k.conrelid and a.attnum = any(k.conkey)
+        ) = array['{{ columns | sort | join("', '") }}']::text []
+)
+{%- endmacro %}
+
+{% macro spark__key_is_enforced(model, columns) -%}
+    {#- Spark tables have no enforced keys: always scan -#}
+false
+{%- endmacro %}

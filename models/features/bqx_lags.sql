@@ -1,4 +1,6 @@
 {{ partitioned_table_config() }}
+-- depends_on: {{ ref('bqx_values') }}
+--   (the input of its definition; the edge lets sister_correlation start first, see there)
 
 -- The pair's own bqx (= bqx_60) k minutes ago, within the segment.
 with {{ segment_series(['bqx_60']) }},

@@ -1,10 +1,12 @@
 {{ partitioned_table_config() }}
+-- depends_on: {{ ref('rate_index') }}
+--   (the input of its definition; the edge lets sister_correlation start first, see there)
 
 -- Where the close sits relative to its recent distribution, over W minutes:
 --   close_zscore_W   = (close − mean) / sample std   (0 when the window is flat)
 --   range_position_W = (close − min low) / (max high − min low), in [0, 1] (0.5 when flat)
 -- Means and variances come from exact bigint moving sums of the integer price; the rolling
--- min and max use a sparse table (doubling lags), O(n·log W) instead of rescanning W rows.
+-- min and max use a sparse table (lags by powers of 4), O(n·log W) instead of rescanning W rows.
 {%- set partition = 'pair, segment_start_utc' %}
 
 with {{ segment_series(['price_units', 'high', 'low', 'close']) }},

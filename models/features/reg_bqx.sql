@@ -1,6 +1,8 @@
 {{ partitioned_table_config() }}
 {#- a tail build reads the whole block of its first row: the sums restart per block of 1,260 rows -#}
 {{ config(tail_halo_minutes=2 * block_half(reg_windows() | max)) }}
+-- depends_on: {{ ref('bqx_values') }}
+--   (the input of its definition; the edge lets sister_correlation start first, see there)
 
 -- Rolling quadratic regression of bqx (= bqx_60) over the last W minutes. bqx is real, so it
 -- is split into bqx_hi, on a 2^-12 grid, and the remainder bqx_lo (|bqx_lo| ≤ 2^-13): the

@@ -1,6 +1,8 @@
 {{ partitioned_table_config() }}
 {#- a tail build reads the whole block of its first row: the sums restart per block of 1,260 rows -#}
 {{ config(tail_halo_minutes=2 * block_half(reg_windows() | max)) }}
+-- depends_on: {{ ref('rate_index') }}
+--   (the input of its definition; the edge lets sister_correlation start first, see there)
 
 -- Rolling quadratic regression of the rate index over the last W minutes (DESIGN.md).
 -- The rate index is index_scale × price_units, so the fit runs on the integer price and is

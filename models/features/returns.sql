@@ -1,4 +1,6 @@
 {{ partitioned_table_config() }}
+-- depends_on: {{ ref('rate_index') }}
+--   (the input of its definition; the edge lets sister_correlation start first, see there)
 
 -- Log returns of the close over the last W minutes, in percent, within the segment.
 with {{ segment_series(['price_units']) }},
