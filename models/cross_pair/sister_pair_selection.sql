@@ -1,4 +1,12 @@
-{{ config(materialized='table') }}
+{#- Merge joins only: the build creates bqx_values just before this model and autovacuum has
+    not analyzed it yet, so the planner guesses sizes and may pick a nested loop over two
+    unindexed-looking inputs for each of the 168 couples (make demo, 28 generated pairs × 18
+    days: 7+ minutes instead of seconds). Both inputs come in primary-key order. -#}
+{{ config(materialized='table', pre_hook=local_settings({
+    'enable_nestloop': 'off',
+    'enable_hashjoin': 'off',
+    'max_parallel_workers_per_gather': 0,
+})) }}
 -- depends_on: {{ ref('bqx_values') }} (one join per sister couple, listed at compile time)
 
 -- The sisters each pair's cross-pair features are built against, chosen on the train period
