@@ -192,8 +192,12 @@ def input_columns(conn: psycopg2.extensions.connection) -> list[InputColumn]:
     if unreadable:
         described = ", ".join(f"{c.view}.{c.name} ({c.data_type})" for c in unreadable)
         raise BqxUserError(f"feature columns that are neither numeric nor boolean: {described}")
-    if LEVEL_COLUMN not in names:
-        raise BqxUserError(f"{SCHEMA}.{FEATURE_VIEWS[0]} has no {LEVEL_COLUMN}: rebuild it")
+    levels = [name for name in names if RELATIVE_LEVEL.match(name)]
+    if levels and LEVEL_COLUMN not in names:
+        raise BqxUserError(
+            f"{SCHEMA}.{FEATURE_VIEWS[0]} has {levels[0]} but no {LEVEL_COLUMN} to make it "
+            "relative: rebuild it"
+        )
     return relative_levels(columns)
 
 
