@@ -89,37 +89,39 @@ def load_live_status(
             cur.execute("select now()")
             now_utc = cur.fetchone()[0]
         status = LiveStatus(now_utc=now_utc)
-        if _exists(cur, "raw.bar_arrivals"):
+        cur.execute(EXISTING_SQL, (list(LOGS),))
+        existing = {row[0] for row in cur.fetchall()}
+        if "raw.bar_arrivals" in existing:
             cur.execute(FEED_SQL)
             status.newest_bar_utc, status.last_arrival_utc, status.live_feed = cur.fetchone()
         if newest_prediction is not None:
-            status.latency = _latency(cur, newest_prediction)
+            status.latency = _latency(cur, newest_prediction, existing)
     conn.rollback()  # read-only: never leave a transaction open on a long-lived connection
     return status
 
 
-def _latency(cur, newest: datetime) -> list[LatencyPart]:
+def _latency(cur, newest: datetime, existing: set[str]) -> list[LatencyPart]:
     params = {"newest": newest}
     queries = []
-    if _exists(cur, "raw.bar_arrivals") and _exists(cur, "bqx.online_predictions"):
+    if {"raw.bar_arrivals", "bqx.online_predictions"} <= existing:
         queries.append(("end to end: bars committed → predictions stored", END_TO_END_SQL))
-    if _exists(cur, "bqx.live_tail_builds"):
+    if "bqx.live_tail_builds" in existing:
         queries.append(("tail build (every feature table)", TAIL_BUILD_SQL))
-    if _exists(cur, "bqx.online_steps"):
-        for label, column in STEP_COLUMNS:
-            queries.append((label, STEP_SQL.format(column=sql.Identifier(column))))
     parts = []
     for label, query in queries:
         cur.execute(query, params)
-        n, p50, p99 = cur.fetchone()
-        parts.append(LatencyPart(label, n, p50, p99))
+        parts.append(LatencyPart(label, *cur.fetchone()))
+    if "bqx.online_steps" in existing:  # every part of a step from one pass over its rows
+        cur.execute(STEP_SQL, params)
+        row = cur.fetchone()
+        for i, (label, _) in enumerate(STEP_COLUMNS):
+            parts.append(LatencyPart(label, *row[3 * i : 3 * i + 3]))
     return parts
 
 
-def _exists(cur, qualified: str) -> bool:
-    cur.execute("select to_regclass(%s) is not null", (qualified,))
-    return cur.fetchone()[0]
-
+# the logs the panel reads; a database without some of them shows the rest
+LOGS = ("raw.bar_arrivals", "bqx.online_predictions", "bqx.live_tail_builds", "bqx.online_steps")
+EXISTING_SQL = "select name from unnest(%s::text[]) as t (name) where to_regclass(name) is not null"
 
 # (label, bqx.online_steps column) of the handler step's parts
 STEP_COLUMNS = (
@@ -130,10 +132,17 @@ STEP_COLUMNS = (
 )
 
 _WINDOW = "ts_utc > %(newest)s - interval '1 hour' and ts_utc <= %(newest)s"
-_PERCENTILES = (
-    "count(s)::int, percentile_cont(0.5) within group (order by s), "
-    "percentile_cont(0.99) within group (order by s)"
-)
+
+
+def _percentiles(value: str) -> str:
+    """count, p50 and p99 of an expression (percentile_cont: numpy's linear percentile)."""
+    return (
+        f"count({value})::int, percentile_cont(0.5) within group (order by {value}), "
+        f"percentile_cont(0.99) within group (order by {value})"
+    )
+
+
+_PERCENTILES = _percentiles("s")
 
 FEED_SQL = sql.SQL(
     """
@@ -174,7 +183,8 @@ TAIL_BUILD_SQL = sql.SQL(
     """
 )
 
-STEP_SQL = sql.SQL(
-    f"select {_PERCENTILES} from (select {{column}} as s from bqx.online_steps where {_WINDOW})"
-    " as steps"
+STEP_SQL = sql.SQL("select {} from bqx.online_steps where " + _WINDOW).format(
+    sql.SQL(", ").join(
+        sql.SQL(_percentiles("{c}")).format(c=sql.Identifier(column)) for _, column in STEP_COLUMNS
+    )
 )
