@@ -4,6 +4,7 @@ each committed minute on `bqx_bars`, and `bqx online serve` wakes on it."""
 from __future__ import annotations
 
 import select
+import time
 from datetime import UTC, date, datetime
 
 import pandas as pd
@@ -130,12 +131,22 @@ def test_each_committed_minute_is_announced_once_on_bqx_bars(feed_db, feed_marke
         cur.execute(  # a correction by update announces its minute too
             "update raw.m1_bars set close = close where ts_utc = %s", (minutes[1],)
         )
-    select.select([listener], [], [], 5)
+    iso = [pd.Timestamp(m).strftime("%Y-%m-%dT%H:%M:%SZ") for m in [*minutes, *later]]
+    expected = [*iso[:5], f"{iso[5]}/{iso[7]}", iso[1]]
+    # NOTIFY reaches the listening backend asynchronously after commit: under load the
+    # last transaction's notices can come after the first select() wakes (CI, load 4+),
+    # so keep reading until the expected count arrived or 10 s passed.
+    deadline = time.monotonic() + 10
+    payloads: list[str] = []
+    while len(payloads) < len(expected) and time.monotonic() < deadline:
+        select.select([listener], [], [], 0.5)
+        listener.poll()
+        payloads = [n.payload for n in listener.notifies if n.channel == "bqx_bars"]
+    select.select([listener], [], [], 0.5)  # one more look: an extra notice must show
     listener.poll()
     payloads = [n.payload for n in listener.notifies if n.channel == "bqx_bars"]
     listener.close()
-    iso = [pd.Timestamp(m).strftime("%Y-%m-%dT%H:%M:%SZ") for m in [*minutes, *later]]
-    assert payloads == [*iso[:5], f"{iso[5]}/{iso[7]}", iso[1]]
+    assert payloads == expected
     with conn, conn.cursor() as cur:  # the DDL is idempotent: the trigger exists once
         ensure_raw_schema(conn)
         cur.execute("select count(*) from pg_trigger where tgname = 'm1_bars_notify'")
