@@ -27,6 +27,7 @@ them present the scoreboard is the test period (Nov–Dec).
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import subprocess
 import sys
@@ -37,6 +38,7 @@ from pathlib import Path
 from bench import common
 from bqx import db
 from bqx.config import Settings
+from bqx.dbt_runner import dbt_target_dir
 from bqx.ingest.loader import ingest_files
 from bqx.pairs import PAIRS, parse_pairs
 
@@ -78,6 +80,17 @@ def bqx(settings, *args: str) -> float:
     if run.returncode != 0:
         raise SystemExit(f"bqx {' '.join(args)} failed:\n{run.stdout[-3000:]}{run.stderr[-3000:]}")
     return time.perf_counter() - started
+
+
+def model_seconds(settings) -> dict[str, float]:
+    """Seconds per dbt model of the last dbt command (its run_results.json): the full-year
+    build's per-model table, which issue 17 tracks, comes from this chain's build too."""
+    results = json.loads((dbt_target_dir(settings) / "run_results.json").read_text())["results"]
+    return {
+        r["unique_id"].split(".")[-1]: r["execution_time"]
+        for r in results
+        if r["unique_id"].startswith("model.")
+    }
 
 
 def built(settings) -> bool:
@@ -128,7 +141,9 @@ def main() -> dict:
             steps["ingest"] = time.perf_counter() - started
         # the database holds only the bench's pairs: no --pairs scope (with one, the planner
         # took a nested loop in cross_pair_correlation_drift: > 15 min on 6 pairs × 8 months)
-        steps["build"] = bqx(settings, "build", *split)
+        with common.peak_memory(report, common.postmaster_pid(settings)):
+            steps["build"] = bqx(settings, "build", *split)
+        report["build_model_seconds"] = model_seconds(settings)
         steps["granger"] = bqx(settings, "granger", "--pairs", pair_list)
         steps["lead-lag rebuild"] = bqx(
             settings, "build", "--select", "cross_pair_lead_lag+", *split
@@ -203,6 +218,12 @@ def print_report(report: dict) -> None:
         print(f"  bars ingested: {report['bars']:,}")
     for step, seconds in report["steps"].items():
         print(f"  {step:<18} {seconds:7.0f} s")
+    if "build_model_seconds" in report:
+        print(f"  build peak memory (PSS of PostgreSQL + dbt): {report['peak_pss_gib']:.2f} GiB")
+        print("  slowest models of the build:")
+        slowest = sorted(report["build_model_seconds"].items(), key=lambda kv: -kv[1])
+        for model, seconds in slowest[:12]:
+            print(f"    {model:<30} {seconds:7.0f} s")
     print(f"  report: {report['report_path']}; database {report['database']}")
     print()
     print(report["scoreboard"])
