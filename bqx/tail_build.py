@@ -10,11 +10,17 @@ most models), macros/materializations/partitioned_table.sql; a new month's parti
 created when the bars cross into it. In serve, DbtSession.tail runs the models' queries as
 dbt compiled them once (bqx/tail_sql.py), in one transaction, without dbt's per-model cost.
 
-Where the tail starts: the grid forward-fills a pair's minutes up to its next bar when the gap
-is at most an hour, so a pair whose newest bar is older than the others' still gets rows
-before the newest built minute once its next bar comes. The tail therefore starts after the
-oldest newest-minute among the pairs that can still be filled (newest within 61 minutes of the
-newest built minute).
+Where the tail starts: after the newest built minute, except where rows before it may still
+change. The grid forward-fills a pair's newest bar up to the newest minute of any pair when
+that is at most 60 minutes later (int_m1_grid_filled), so every pair has a row at each new
+minute even when its bar for it is missing. Those trailing fills are what the pair's next bar
+gives when it comes within 61 minutes of the last one; when it does not (the pair stays
+silent for over an hour, a weekend), the batch build of the bars has no rows there, and the
+tail starts right after the pair's last bar to delete them. So per pair: after its newest
+grid row when that row is a bar, or its next bar has already come within 61 minutes of the
+last; else after its last bar. Pairs whose newest row is more than 61 minutes older than the
+newest built minute can no longer be filled and do not count. Without new bars (nothing newer
+than the newest built minute, no late bar, no unfinished build) there is nothing to build.
 
 A late bar (a correction, a vendor's late row) for a minute m before that start changes the
 grid from its pair's previous bar on (the minutes in between are forward-filled when the gap
@@ -45,6 +51,7 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import psycopg2.extensions
@@ -68,6 +75,7 @@ from bqx.tail_sql import CompiledTail
 log = logging.getLogger(__name__)
 
 GRID = "bqx.int_m1_grid_filled"  # the first partitioned model: every other one follows it
+MINUTE = timedelta(minutes=1)
 FILL_LIMIT = timedelta(minutes=61)  # int_m1_grid_filled fills gaps of at most this
 LATE_REACH = FILL_LIMIT - timedelta(minutes=1)  # a bar's fill reaches back this far at most
 TAIL_SELECTOR = "config.materialized:partitioned_table"
@@ -82,21 +90,52 @@ def try_build_lock(settings: Settings) -> psycopg2.extensions.connection | None:
         return None
 
 
-def newest_built_minutes(conn: psycopg2.extensions.connection) -> dict[str, datetime]:
-    """Each pair's newest minute in the grid (pairs without rows left out); one index probe
-    per pair."""
+@dataclass(frozen=True)
+class GridEnd:
+    """A pair's newest grid row (`newest`), its newest bar in the grid (`last_bar`: the same
+    minute unless the rows after it are trailing fills) and its first bar in raw.m1_bars after
+    `newest` (`next_bar`, None when none came yet)."""
+
+    newest: datetime
+    last_bar: datetime
+    next_bar: datetime | None
+
+    def tail_from(self) -> datetime:
+        """The first minute of this pair a tail build may change (see the module docstring)."""
+        settled = self.next_bar is not None and self.next_bar - self.last_bar <= FILL_LIMIT
+        if self.newest == self.last_bar or settled:
+            return self.newest + MINUTE
+        return self.last_bar + MINUTE
+
+
+def grid_ends(conn: psycopg2.extensions.connection) -> dict[str, GridEnd]:
+    """Each pair's GridEnd (pairs without rows left out); a few index probes per pair."""
     with conn, conn.cursor() as cur:
         cur.execute("select to_regclass(%s) is not null", (GRID,))
         if not cur.fetchone()[0]:
             return {}
         cur.execute(
             f"""
-            select p.pair, (select max(g.ts_utc) from {GRID} as g where g.pair = p.pair)
-            from unnest(%s::text[]) as p (pair)
+            select
+                p.pair,
+                g.ts_utc,
+                (select max(f.ts_utc) from {GRID} as f
+                 where f.pair = p.pair and not f.is_filled
+                   and f.ts_utc <= g.ts_utc and f.ts_utc >= g.ts_utc - %(reach)s),
+                (select min(b.ts_utc) from raw.m1_bars as b
+                 where b.pair = p.pair and b.ts_utc > g.ts_utc)
+            from unnest(%(pairs)s::text[]) as p (pair)
+            cross join lateral (
+                select e.ts_utc from {GRID} as e where e.pair = p.pair
+                order by e.ts_utc desc limit 1
+            ) as g
             """,
-            (list(PAIRS),),
+            {"pairs": list(PAIRS), "reach": FILL_LIMIT},
         )
-        return {pair: ts for pair, ts in cur.fetchall() if ts is not None}
+        return {
+            pair: GridEnd(newest, last_bar or newest, next_bar)
+            for pair, newest, last_bar, next_bar in cur.fetchall()
+        }
 
 
 def pairs_with_bars(conn: psycopg2.extensions.connection) -> tuple[str, ...]:
@@ -110,14 +149,15 @@ def pairs_with_bars(conn: psycopg2.extensions.connection) -> tuple[str, ...]:
         return tuple(row[0] for row in cur.fetchall())
 
 
-def next_tail_from(conn: psycopg2.extensions.connection) -> datetime | None:
-    """The first minute the next tail build recomputes (None: nothing built yet)."""
-    newest = newest_built_minutes(conn)
-    if not newest:
+def next_tail_from(conn: psycopg2.extensions.connection) -> tuple[datetime, datetime] | None:
+    """The first minute the next tail build recomputes and the newest built minute (None:
+    nothing built yet)."""
+    ends = grid_ends(conn)
+    if not ends:
         return None
-    latest = max(newest.values())
-    open_ends = [ts for ts in newest.values() if latest - ts <= FILL_LIMIT]
-    return min(open_ends) + timedelta(minutes=1)
+    latest = max(end.newest for end in ends.values())
+    open_ends = [end.tail_from() for end in ends.values() if latest - end.newest <= FILL_LIMIT]
+    return min(open_ends), latest
 
 
 def late_bar_minute(
@@ -302,9 +342,10 @@ def tail_build(
     base = scope or BuildScope()
     if base.month_from or base.pairs:
         raise BqxUserError("a tail build covers every pair from its minute on: no months/pairs")
-    start = tail_from or next_tail_from(conn)
-    if start is None:
+    following = next_tail_from(conn)
+    if following is None and tail_from is None:
         raise BqxUserError("nothing is built yet: run a full `bqx build` before a tail build")
+    start, built = tail_from or following[0], None if following is None else following[1]
     late = late_tail_from(late_bar_minute(conn, arrived_from, start)) if tail_from is None else None
     if late is not None:
         log.info("a bar arrived late (%s): the tail starts at %s", late + LATE_REACH, late)
@@ -314,8 +355,8 @@ def tail_build(
         log.info("a tail build from %s did not finish: the tail starts there", unfinished)
         tail_from = start = unfinished
     newest = newest_bar(conn)
-    if tail_from is None and (newest is None or newest < start):
-        return None
+    if tail_from is None and (newest is None or newest < start or newest <= built):
+        return None  # no bar newer than the newest built minute, none late, none unfinished
     began = time.perf_counter()
     tail_id = _log_start(conn, start, newest, late is not None)
     tail_scope = BuildScope(

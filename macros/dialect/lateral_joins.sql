@@ -53,3 +53,24 @@
         group by r.{{ key }}
     ) as {{ alias }} on {{ alias }}.{{ key }} = {{ outer_key }}
 {%- endmacro %}
+
+{% macro newest_minute(relation, pairs) -%}
+    {#- A scalar subquery: the newest ts_utc of `relation` (pair, ts_utc) over every pair -#}
+    {{ return(adapter.dispatch('newest_minute', 'bqx')(relation, pairs)) }}
+{%- endmacro %}
+
+{% macro default__newest_minute(relation, pairs) -%}
+    {#- one index probe per pair of `pairs` (the seed): a max over the whole relation reads
+        every row of the raw table, which is partitioned by pair and indexed on (pair, ts_utc) -#}
+    (
+        select max(n.ts_utc)
+        from {{ pairs }} as p
+        cross join lateral (
+            select max(r.ts_utc) as ts_utc from {{ relation }} as r where r.pair = p.pair
+        ) as n
+    )
+{%- endmacro %}
+
+{% macro spark__newest_minute(relation, pairs) -%}
+    (select max(r.ts_utc) from {{ relation }} as r)
+{%- endmacro %}

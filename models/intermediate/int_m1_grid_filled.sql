@@ -10,12 +10,26 @@
 -- gap reaches into the tail) and carries each pair's segment start from the grid's own row
 -- the minute before the tail, instead of finding it again in days of bars: a segment can
 -- run from Sunday night to Friday, and reading it was most of a tail build's grid.
+-- The trailing edge: a pair's newest bar is filled up to the newest minute of any pair (the
+-- panel's newest minute) when that is at most 60 minutes later, since its close is the price
+-- known then. Without it a pair missing one minute's bar (28 generated pairs: AUDCAD at
+-- 16:05) had no row at that minute until its next bar came, and neither had its 12 sisters'
+-- sister_correlation (a full joint window with every sister), so the live loop predicted 15
+-- of 28 pairs that minute. The fill is the one a next bar within 61 minutes gives anyway;
+-- when none comes (a pair silent for over an hour, a weekend) the newest minute moves more
+-- than 60 minutes past the bar and the rows go again, as in the batch build of those bars
+-- (the tail build then starts after the bar: bqx/tail_build.py).
 {{ config(tail_halo_minutes=62) }}
 {%- set tail = tail_from() is not none %}
 with {{ rows_in_scope(
     'bars', ref('stg_m1_bars'), ['pair', 'ts_utc', 'open', 'high', 'low', 'close', 'volume'],
     halo_before=true, halo_after_minutes=62
 ) }},
+
+panel as (
+    -- the newest minute of any pair: trailing bars are filled up to it (see above)
+    select {{ newest_minute(ref('stg_m1_bars'), ref('pairs')) }} as newest_ts_utc
+),
 
 neighbours as (
     select
@@ -39,10 +53,12 @@ filled as (
         b.close,
         case when m.ts_utc = b.ts_utc then b.volume else 0 end as volume
     from neighbours as b
+    cross join panel as p
     {{ minute_series_join(
         'b.ts_utc',
         "case
             when b.next_ts_utc - b.ts_utc <= " ~ interval_of(61, 'minute') ~ " then b.next_ts_utc - " ~ interval_of(1, 'minute') ~ "
+            when b.next_ts_utc is null and p.newest_ts_utc - b.ts_utc <= " ~ interval_of(60, 'minute') ~ " then p.newest_ts_utc
             else b.ts_utc
         end",
         'm', 'ts_utc') }}

@@ -273,3 +273,104 @@ def test_tail_builds_after_each_fed_chunk_equal_one_full_build(make_settings, tm
         assert_same_table(table_rows(live, table), expected, table)
     live.close()
     batch.close()
+
+
+GAP_PAIRS = ("EURUSD", "GBPUSD", "EURGBP", "USDJPY")  # EURGBP: a sister of both EURUSD, GBPUSD
+GAP_CUT = pd.Timestamp("2024-01-31 09:00", tz="UTC")  # built in full before, fed from here
+
+
+def _minute_rows(conn, table: str, ts: pd.Timestamp) -> set[str]:
+    with conn, conn.cursor() as cur:
+        cur.execute(f"select pair from bqx.{table} where ts_utc = %s", (ts.to_pydatetime(),))
+        return {row[0] for row in cur.fetchall()}
+
+
+def _grid_end(conn, pair: str) -> tuple[datetime, bool, float]:
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            "select ts_utc, is_filled, close from bqx.int_m1_grid_filled where pair = %s"
+            " order by ts_utc desc limit 1",
+            (pair,),
+        )
+        return cur.fetchone()
+
+
+def _assert_equal_to_batch(live, batch_settings, batch, bars: pd.DataFrame, scope) -> None:
+    """Feed `bars` (those not there yet) to the batch database, build it in full, and
+    compare every tail-built table with the live one."""
+    play(batch, bars, speed=0)
+    assert run_dbt(batch_settings, ["--quiet", "run"], scope=scope) == 0
+    for table in TAIL_TABLES:
+        expected = table_rows(batch, table)
+        assert len(expected) > 0, table
+        assert_same_table(table_rows(live, table), expected, table)
+
+
+def test_a_missing_bar_leaves_no_pair_without_features_and_live_equals_batch(
+    make_settings, tmp_path_factory
+):
+    """One pair's bar missing at the newest minute: the grid fills that minute from its last
+    close (the price known then), so every pair has its features at the minute, its sisters'
+    correlations included, and the tables equal a batch build of the same bars (the trailing
+    edge of a batch build is the live state). The pair's next bar settles the fill: the next
+    tail starts after the minute. A pair silent for more than an hour loses its trailing fills
+    again (the tail starts after its last bar), as a batch build of those bars has none."""
+    market = tmp_path_factory.mktemp("gap_market")
+    config = SynthConfig(start=TAIL_START, days=2, pairs=GAP_PAIRS, seed=21, outage_minutes=0)
+    write_market(config, market)
+    bars, _ = read_bars([market])
+    scope = BuildScope(**TAIL_SCOPE)
+    minute = pd.Timedelta(minutes=1)
+    present = bars.groupby("ts_utc")["pair"].nunique()
+    full = present[present == len(GAP_PAIRS)].index
+    # m: the first minute after the cut with every pair's bar at m - 1, m and m + 1
+    m = next(
+        t for t in full if t >= GAP_CUT + 5 * minute and t - minute in full and t + minute in full
+    )
+    missing = (bars["pair"] == "EURGBP") & (bars["ts_utc"] == m)
+    silent_from, silent_to = m + 2 * minute, m + 62 * minute  # USDJPY: no bars, 61 minutes
+    silent = (bars["pair"] == "USDJPY") & bars["ts_utc"].between(silent_from, silent_to)
+    end = m + 90 * minute
+    kept = bars[~missing & ~silent & (bars["ts_utc"] <= end)]
+
+    live_settings = make_settings("gap_live")
+    live = db.connect(live_settings)
+    plant_lead_lag_relationships(live)
+    play(live, kept[kept["ts_utc"] < GAP_CUT], speed=0)
+    assert run_dbt(live_settings, ["--quiet", "seed"]) == 0
+    assert run_dbt(live_settings, ["--quiet", "run"], scope=scope) == 0
+    session = DbtSession(live_settings)
+
+    def feed_and_build(low: pd.Timestamp, high: pd.Timestamp) -> datetime | None:
+        play(live, kept[kept["ts_utc"].between(low, high)], speed=0)
+        return tail_build(live_settings, live, scope=scope, session=session)
+
+    feed_and_build(GAP_CUT, m - minute)
+    # m: every pair but EURGBP has its bar
+    assert feed_and_build(m, m) == m
+    ts, is_filled, close = _grid_end(live, "EURGBP")
+    before = bars[(bars["pair"] == "EURGBP") & (bars["ts_utc"] == m - minute)]
+    assert (pd.Timestamp(ts), is_filled, close) == (m, True, before["close"].item())
+    for table in ("sister_correlation", "ml_feature_matrix", "ml_cross_pair_features"):
+        assert _minute_rows(live, table, m) == set(GAP_PAIRS), table
+    batch_settings = make_settings("gap_batch")
+    batch = db.connect(batch_settings)
+    plant_lead_lag_relationships(batch)
+    assert run_dbt(batch_settings, ["--quiet", "seed"]) == 0
+    _assert_equal_to_batch(live, batch_settings, batch, kept[kept["ts_utc"] <= m], scope)
+
+    # EURGBP's next bar settles the fill: the tail starts after m
+    assert feed_and_build(m + minute, m + minute) == m + minute
+    assert tail_build(live_settings, live, scope=scope, session=session) is None
+    # USDJPY stays silent: filled up to the newest minute while that is within 60 minutes
+    assert feed_and_build(silent_from, silent_to - minute) == m + 2 * minute
+    ts, is_filled, _ = _grid_end(live, "USDJPY")
+    assert (pd.Timestamp(ts), is_filled) == (silent_to - minute, True)
+    # 61 minutes after its last bar: no fill (its next bar would be a gap), the rows go
+    assert feed_and_build(silent_to, silent_to) == m + 2 * minute
+    ts, is_filled, _ = _grid_end(live, "USDJPY")
+    assert (pd.Timestamp(ts), is_filled) == (m + minute, False)
+    feed_and_build(silent_to + minute, end)
+    _assert_equal_to_batch(live, batch_settings, batch, kept, scope)
+    live.close()
+    batch.close()
