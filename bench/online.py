@@ -6,10 +6,12 @@
   a fresh Lambda container does). Plan: model update within 5 s.
 - replay: minutes/s for 3 pairs, checkpoints every 60 replayed minutes.
 - drift: delay from the first outcome that reveals a planted change (the relation between
-  features and target flips) to the first alarm, over DRIFT_SEEDS streams with overlapping
-  60-minute horizons; alarms per pair per week on stationary streams (with and without signal)
-  and after a volatility change alone; lag-1 autocorrelation of the monitored skill per minute
-  and of its 60-minute block means. Plan: within 10 minutes, ≤ 1 false alarm per pair per week.
+  features and target flips) to the first alarm, its distribution over streams with
+  overlapping 60-minute horizons; false alarms per pair-week (before the flips, on stationary
+  weeks with and without signal, after a volatility change alone); lag-1 autocorrelation of
+  the monitored skill per minute and of its 60-minute block means. Plan: within 10 minutes,
+  ≤ 1 false alarm per pair per week. Two seed sets: CALIBRATION, which the monitor's settings
+  were chosen on (`--calibrate`), and HELD_OUT, the tests' seeds (`--quality`, `make bench`).
 - hedge: the Hedge rate tuned on validation streams (seeds of their own), then the ensemble's
   MAE against the zero member's on test streams, with a 95% moving-block bootstrap interval
   (arch, 60-minute blocks) of the paired difference.
