@@ -31,10 +31,11 @@ create table if not exists bqx.drift_events (
     unique (pair, ts_utc, detector)
 );
 -- The detectors: set here rather than in the create, so a database made before
--- 'page_hinkley' (skill-based Page-Hinkley, issue 16) gets the wider list too.
+-- 'skill_cusum' (two CUSUMs on skill against the zero member, issue 16) gets the wider list
+-- too; 'page_hinkley' is the previous skill monitor's, kept for the rows it wrote.
 alter table bqx.drift_events drop constraint if exists drift_events_detector_check;
 alter table bqx.drift_events add constraint drift_events_detector_check
-check (detector in ('adwin', 'mae_ratio', 'page_hinkley'));
+check (detector in ('adwin', 'mae_ratio', 'page_hinkley', 'skill_cusum'));
 
 -- The ensemble's weights after each learning step: Hedge, exp(-rate × discounted vol-unit loss).
 create table if not exists bqx.ensemble_weights (

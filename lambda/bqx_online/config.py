@@ -68,15 +68,18 @@ class EnsembleConfig:
 
 @dataclass(frozen=True)
 class DriftConfig:
-    """Page-Hinkley on the ensemble's vol-unit skill, in long-run sd units (see drift.py)."""
+    """Two CUSUMs on the ensemble's skill against the zero member (see drift.py): allowances
+    and thresholds in units of each statistic's baseline sd, chosen on calibration streams."""
 
-    delta: float = 0.5  # the allowance per minute, in long-run sd units
-    threshold: float = 1.0  # the alarm level of the cumulative excess, in long-run sd units
-    block: int = 60  # minutes per block of the long-run sd (the horizon: blocks ~independent)
+    loss_allowance: float = 1.5  # k of the loss skill ((y - ŷ)² - y²) / s², per minute
+    loss_threshold: float = 1.0  # h of the loss skill
+    direction_allowance: float = 1.0  # k of the direction skill -sign(y) · ŷ / s
+    direction_threshold: float = 2.0  # h of the direction skill
+    block: int = 60  # minutes per block of the long-run sd reported with an alarm (the horizon)
     baseline_window: int = 720  # skill values after warm-up (or an alarm) that set the reference
     warmup: int = 1440  # learned samples before any baseline (the members are still converging)
     recent_window: int = 10  # skill values averaged into an alarm's evidence
-    min_unit: float = 0.0  # floor of the long-run sd (vol² units): smaller changes are no drift
+    min_unit: float = 0.05  # floor of both sds: an ensemble that says "nothing" cannot drift
 
 
 @dataclass(frozen=True)

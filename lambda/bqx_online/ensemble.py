@@ -224,14 +224,25 @@ class AdaptiveEnsemble:
 
     def skill(self, y: float, predicted: float) -> float:
         """The ensemble's squared loss minus the zero member's, in units of the target's
-        trailing variance: ((y - ŷ)² - y²) / s² = (ŷ² - 2yŷ) / s². What the drift monitor
-        watches. It does not grow with y² (a volatility spike alone moves it only through yŷ),
-        and it is negative exactly when the ensemble beat saying nothing. On generated streams
-        it separated a planted flip from stationary noise ~2 × better than the absolute-loss
-        difference (|y - ŷ| - |y|) / s, whose per-minute noise comes from |y| itself: alarm
-        within 10 minutes for 6 of 6 flips vs 2 of 6 at equal false alarms (bench/online.py)."""
+        trailing variance: ((y - ŷ)² - y²) / s² = (ŷ² - 2yŷ) / s². The drift monitor's first
+        statistic (drift.py). It does not grow with y² (a volatility spike alone moves it only
+        through yŷ), and it is negative exactly when the ensemble beat saying nothing. On
+        generated streams it separated a planted flip from stationary noise ~2 × better than
+        the absolute-loss difference (|y - ŷ| - |y|) / s, whose per-minute noise comes from
+        |y| itself: alarm within 10 minutes for 6 of 6 flips vs 2 of 6 at equal false alarms
+        (bench/online.py)."""
         s = self.scale
         return (predicted * predicted - 2.0 * y * predicted) / (s * s)
+
+    def direction(self, y: float, predicted: float) -> float:
+        """-sign(y) · ŷ / s: how much the absolute loss changes, to first order, when moving
+        from the zero member toward ŷ (d/dλ |y - λŷ| at λ = 0), in vol units. The drift
+        monitor's second statistic: it depends on the outcome only through its sign, so a
+        volatility change alone cannot move it, while a flipped relation moves it as much as
+        the loss skill (drift.py)."""
+        if y == 0.0:
+            return 0.0
+        return -math.copysign(1.0, y) * predicted / self.scale
 
     def learn_one(self, x: dict, y: float, member_predictions: dict[str, float] | None = None):
         if self.scale_.value is None:

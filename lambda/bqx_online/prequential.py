@@ -28,7 +28,8 @@ class Prequential:
     member_predictions: list[list[float]] = field(default_factory=list)
     realized: list[float] = field(default_factory=list)
     scale: list[float] = field(default_factory=list)  # the target scale when it was learned
-    skill: list[float] = field(default_factory=list)
+    skill: list[float] = field(default_factory=list)  # AdaptiveEnsemble.skill
+    direction: list[float] = field(default_factory=list)  # AdaptiveEnsemble.direction
     alarms: list[datetime] = field(default_factory=list)  # minutes the evidence was known
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -51,8 +52,8 @@ def run_stream(
     ensemble: EnsembleConfig | None = None,
     drift: DriftConfig | None = None,
 ) -> Prequential:
-    """Predict every minute of `pair`; learn each outcome and feed the monitor its skill at
-    the minute it matures (its prediction minute + horizon)."""
+    """Predict every minute of `pair`; learn each outcome and feed the monitor its skill and
+    direction at the minute it matures (its prediction minute + horizon)."""
     model, monitor = AdaptiveEnsemble(ensemble), DriftMonitor(drift)
     horizon = timedelta(minutes=horizon_minutes)
     pending: deque[tuple[datetime, dict, float, dict]] = deque()
@@ -65,14 +66,15 @@ def run_stream(
                 continue
             scale = model.scale  # the unit the losses of this outcome are counted in
             model.learn_one(x, y, members)
-            skill = model.skill(y, value)
+            skill, direction = model.skill(y, value), model.direction(y, value)
             out.ts.append(ts)
             out.prediction.append(value)
             out.member_predictions.append([members[name] for name in out.members])
             out.realized.append(y)
             out.scale.append(scale)
             out.skill.append(skill)
-            out.alarms += [ts + horizon for _ in monitor.update(skill)]
+            out.direction.append(direction)
+            out.alarms += [ts + horizon for _ in monitor.update(skill, direction)]
         x = source.features(t, [pair]).get(pair)
         if x is None:
             continue

@@ -23,7 +23,7 @@ class Prediction:
 class DriftEvent:
     pair: str
     ts_utc: datetime  # the minute the evidence became known
-    detector: str  # 'page_hinkley' ('adwin' | 'mae_ratio' in rows of older versions)
+    detector: str  # 'skill_cusum' ('adwin' | 'mae_ratio' | 'page_hinkley' in older rows)
     evidence: dict = field(default_factory=dict)
 
 

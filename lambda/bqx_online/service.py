@@ -5,7 +5,8 @@
    before anything else — a stored prediction is never overwritten;
 3. learn, once each, the predictions of `horizon` minutes earlier (and any older ones the
    learner has not learned yet) whose realized bqx_60 is now known;
-4. feed their errors to the drift monitors; store drift events and raise the alarm;
+4. feed their skill against the zero member to the drift monitors; store drift events and
+   raise the alarm;
 5. checkpoint each learner that learned (a new version, then the pointer), and only then
    write `realized` / `learned_at` onto the prediction rows.
 
@@ -150,13 +151,16 @@ class OnlineService:
                 report.skipped += 1  # a gap: the outcome will not come
             else:
                 state.ensemble.learn_one(x, realized, p.member_predictions)
-                for signal in state.monitor.update(state.ensemble.skill(realized, p.prediction)):
+                ensemble = state.ensemble
+                skill = ensemble.skill(realized, p.prediction)
+                direction = ensemble.direction(realized, p.prediction)
+                for signal in state.monitor.update(skill, direction):
                     evidence = {
                         **signal.evidence,
                         "prediction_ts_utc": p.ts_utc.isoformat(),
                         "prediction": p.prediction,
                         "realized": realized,
-                        "n_learned": state.ensemble.n_learned_,
+                        "n_learned": ensemble.n_learned_,
                     }
                     events.append(DriftEvent(pair, outcome_ts, signal.detector, evidence))
                 self._unmarked.setdefault(pair, []).append(

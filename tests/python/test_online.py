@@ -22,8 +22,8 @@ import pytest
 from bqx import db
 from bqx.metrics import mae
 from bqx_online.config import DriftConfig, EnsembleConfig, OnlineConfig
-from bqx_online.drift import lag1_autocorrelation, long_run_sd
-from bqx_online.ensemble import hedge_replay, hedge_weights, tune_rate
+from bqx_online.drift import DriftMonitor, lag1_autocorrelation, long_run_sd
+from bqx_online.ensemble import AdaptiveEnsemble, hedge_replay, hedge_weights, tune_rate
 from bqx_online.prequential import run_stream
 from bqx_online.replay import replay
 from bqx_online.service import OnlineService
@@ -301,7 +301,7 @@ def test_drift_alarm_follows_a_planted_change_and_is_stored(make_store):
     assert not [e for e in events if e.ts_utc < revealed], "alarm before the change"
     assert delay_minutes(events, spec) <= 10, [(e.ts_utc, e.detector) for e in events]
     first = min(events, key=lambda e: e.ts_utc)
-    assert first.detector == "page_hinkley"
+    assert first.detector == "skill_cusum"
     assert first.evidence["skill_mean_recent"] > first.evidence["skill_mean_before"]
     assert alarms_raised(store, "EURUSD") == len(events)
     # the same minutes again: a fresh learner from the checkpoint adds no event
@@ -323,20 +323,7 @@ def stream_alarms(spec: StreamSpec, drift: DriftConfig) -> tuple[list[int], list
     return [index[t - timedelta(minutes=HORIZON)] for t in run.alarms], run.skill
 
 
-@pytest.mark.parametrize(
-    "seed",
-    [
-        pytest.param(
-            200,
-            marks=pytest.mark.xfail(
-                strict=True, reason="measured: alarm 86 minutes after the change (plan: 10)"
-            ),
-        ),
-        201,
-        202,
-        203,
-    ],
-)
+@pytest.mark.parametrize("seed", [200, 201, 202, 203])
 def test_a_planted_flip_raises_the_alarm_within_10_minutes(seed):
     """The relation flips (w → -w) at minute 2400, after the default warm-up (a day) and
     baseline; its first label matures at 2460. Overlapping horizons make the errors nearly the
@@ -365,8 +352,11 @@ def test_at_most_one_false_alarm_per_week_on_a_stationary_stream(signal):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="measured: 6 alarms after the change over 8 streams (some may be the base rate of"
-    " false alarms); the calibration with the final ensemble settings is not done (issue 16)",
+    reason="measured: 3 alarms after the change over these 8 streams, all after a tripling"
+    " (131, 181 and 708 minutes after it; none after a cut to a third): in those hours the"
+    " ensemble itself loses skill, its MAE / zero's MAE rising from ~0.3 to ~0.5-0.65 while"
+    " the trailing scale catches up; on the 24 calibration streams 3 (9, 344, 557 minutes after"
+    " a tripling). No setting that keeps the flips within 10 minutes removes them (issue 16)",
 )
 def test_a_volatility_change_alone_raises_no_alarm():
     """The outcome's scale triples (or falls to a third) with the relation intact in vol
@@ -388,6 +378,29 @@ def test_a_volatility_change_alone_raises_no_alarm():
             alarms, _ = stream_alarms(spec, DriftConfig())
             after += [(seed, vol, i) for i in alarms if i >= spec.change_at]
     assert len(after) <= 1, after
+
+
+def test_the_alarm_needs_both_skills_and_direction_ignores_the_outcomes_size():
+    """The monitor's rule, against hand-computed CUSUMs: after a baseline of alternating ±1
+    (mean 0, sd 1) in both statistics, a loss-skill jump alone (no direction change, as when
+    volatility falls and ŷ is too large) raises nothing; the same jump with the direction
+    skill up too alarms at the minute both CUSUMs pass their thresholds. The direction skill
+    -sign(y) · ŷ / s sees the outcome only through its sign."""
+    config = DriftConfig(warmup=0, baseline_window=100)
+    monitor = DriftMonitor(config)
+    for i in range(100):
+        assert monitor.update((-1.0) ** i, (-1.0) ** i) == []
+    # loss CUSUM: S = 3 - 1.5 = 1.5 > 1 at once; direction stays at its baseline
+    assert [monitor.update(3.0, 0.0) for _ in range(20)] == [[]] * 20
+    # direction CUSUM: z = 2.5, S = 2.5 - 1 = 1.5 (not above 2), then 3.0: the alarm
+    assert monitor.update(3.0, 2.5) == []
+    (signal,) = monitor.update(3.0, 2.5)
+    assert signal.detector == "skill_cusum"
+    assert signal.evidence["direction_cusum"] == pytest.approx(3.0)
+    assert signal.evidence["skill_mean_before"] == pytest.approx(0.0)
+    ensemble = AdaptiveEnsemble(FAST_ENSEMBLE)  # scale 1 before any outcome
+    assert ensemble.direction(0.002, 0.5) == ensemble.direction(2000.0, 0.5) == -0.5
+    assert ensemble.direction(-3.0, 0.5) == 0.5
 
 
 def test_long_run_sd_sees_the_autocorrelation():
