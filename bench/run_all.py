@@ -55,7 +55,8 @@ def previous_sections(results: Path) -> dict[str, str]:
 
 def main(selected: list[str]) -> int:
     results = BENCH_DIR / "results.md"
-    sections, failures = previous_sections(results) if selected else {}, 0
+    fresh: dict[str, str] = {}
+    failures = 0
     for name in benchmarks(selected):
         print(f"== bench/{name}.py", flush=True)
         load = os.getloadavg()[0]
@@ -74,15 +75,18 @@ def main(selected: list[str]) -> int:
             print(run.stderr[-3000:], file=sys.stderr)
         status = "ok" if run.returncode == 0 else f"FAILED (exit {run.returncode})"
         body = run.stdout if run.returncode == 0 else run.stderr[-3000:]
-        sections[name] = (
+        fresh[name] = (
             f"## {name} — {status}, {seconds:.0f} s\n\n{summary_line(name)}\n\n"
             f"Machine: {common.machine()}; run {stamp}, 1-minute load average {load:.1f} "
             "at the start.\n"
             f"\n```\n{body.rstrip()}\n```\n"
         )
+    # the other sections are read now, not at the start: a long run must not put back what
+    # another bench or a merge wrote to results.md meanwhile
+    sections = (previous_sections(results) if selected else {}) | fresh
     results.write_text(
         "# Benchmark results\n\nWritten by `make bench` (`python -m bench.run_all`). Every "
-        "figure is from the common.machine named in its section; ratios compare against references "
+        "figure is from the machine named in its section; ratios compare against references "
         "measured in the same run.\n\n" + "\n".join(sections[n] for n in sorted(sections))
     )
     print(f"wrote {results}")
