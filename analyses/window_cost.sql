@@ -21,8 +21,15 @@ with blocked as (
 running as (
     select
         *,
-        {{ quadratic_running_sums('p', 'price_units::float8', 'price_units::float8 * price_units', blocks) }}
+        {{ quadratic_running_sums([('p', 'price_units::float8', 'price_units::float8 * price_units')], blocks) }}
     from blocked
+),
+
+lagged as (
+    select
+        *,
+        {{ quadratic_lagged_sums(w, blocks) }}
+    from running
 ),
 
 window_sums as (
@@ -31,8 +38,8 @@ window_sums as (
         index_scale,
         segment_row,
         block_row,
-        {{ quadratic_window_sums('p', w, blocks) }}
-    from running
+        {{ quadratic_window_sums(['p'], w) }}
+    from lagged
 ),
 
 moments as {{ computed_once() }} (
