@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import threading
@@ -14,6 +15,7 @@ import psutil
 
 from bqx import db
 from bqx.config import Settings
+from bqx.dbt_runner import dbt_target_dir
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_DATA = REPO.parent / "shared" / "data" / "fx_m1"
@@ -63,6 +65,20 @@ def write_month_slices(pairs: list[str], month: str, out: Path) -> int:
         frame.to_csv(out / f"{pair}.csv", index=False)
         total += len(frame)
     return total
+
+
+def dbt_node_seconds(
+    settings: Settings, target: str | None = None, kind: str | None = None
+) -> dict[str, float]:
+    """Seconds per node of the last dbt command (its run_results.json), by node name; only
+    the nodes of one `kind` ("model", "test", ...) when given."""
+    path = dbt_target_dir(settings, target) / "run_results.json"
+    results = json.loads(path.read_text())["results"]
+    return {
+        r["unique_id"].split(".")[-1]: r["execution_time"]
+        for r in results
+        if kind is None or r["unique_id"].startswith(f"{kind}.")
+    }
 
 
 def postmaster_pid(settings: Settings) -> int | None:

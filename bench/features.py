@@ -46,11 +46,6 @@ def run_dbt_timed(settings, args: list[str]) -> float:
     return time.perf_counter() - started
 
 
-def model_times(settings) -> dict[str, float]:
-    results = json.loads((dbt_target_dir(settings) / "run_results.json").read_text())
-    return {r["unique_id"].split(".")[-1]: r["execution_time"] for r in results["results"]}
-
-
 def model_cpu_seconds(settings, models: tuple[str, ...]) -> dict[str, float]:
     """CPU seconds of the PostgreSQL server while each model is rebuilt alone (`dbt run`)."""
     server = common.postmaster_pid(settings)
@@ -120,7 +115,7 @@ def main() -> dict:
             settings, ["run", "--select", "+ml_feature_matrix", "--exclude", "resource_type:seed"]
         )
         report["build_seconds"] = time.perf_counter() - started
-    report["model_seconds"] = model_times(settings)
+    report["model_seconds"] = common.dbt_node_seconds(settings)
     conn = db.connect(settings)
     with conn.cursor() as cur:
         cur.execute("select count(*) from bqx.int_m1_series")

@@ -10,14 +10,13 @@ and a later run reuses its bars (the ingest is reported as reused) and measures 
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import time
 
 from bench import common
 from bqx import db
-from bqx.dbt_runner import dbt_command, dbt_env, dbt_target_dir
+from bqx.dbt_runner import dbt_command, dbt_env
 from bqx.ingest.loader import ingest_files
 from bqx.pairs import PAIRS
 
@@ -67,16 +66,8 @@ def main() -> dict:
     report["load_at_end"] = os.getloadavg()[0]
     if run.returncode != 0:
         raise SystemExit(f"dbt run failed:\n{run.stdout[-4000:]}")
-    results_file = dbt_target_dir(settings) / "run_results.json"
-    timings = json.loads(results_file.read_text())["results"]
-    report["model_seconds"] = {
-        r["unique_id"].split(".")[-1]: r["execution_time"]
-        for r in timings
-        if r["unique_id"].startswith("model.")
-    }
-    report["test_seconds"] = sum(
-        r["execution_time"] for r in timings if r["unique_id"].startswith("test.")
-    )
+    report["model_seconds"] = common.dbt_node_seconds(settings, kind="model")
+    report["test_seconds"] = sum(common.dbt_node_seconds(settings, kind="test").values())
     with conn.cursor() as cur:
         cur.execute("select count(*) from bqx.int_m1_series")
         report["grid_rows"] = cur.fetchone()[0]

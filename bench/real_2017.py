@@ -27,7 +27,6 @@ them present the scoreboard is the test period (Nov–Dec).
 from __future__ import annotations
 
 import gzip
-import json
 import os
 import subprocess
 import sys
@@ -38,7 +37,6 @@ from pathlib import Path
 from bench import common
 from bqx import db
 from bqx.config import Settings
-from bqx.dbt_runner import dbt_target_dir
 from bqx.ingest.loader import ingest_files
 from bqx.pairs import PAIRS, parse_pairs
 
@@ -80,17 +78,6 @@ def bqx(settings, *args: str) -> float:
     if run.returncode != 0:
         raise SystemExit(f"bqx {' '.join(args)} failed:\n{run.stdout[-3000:]}{run.stderr[-3000:]}")
     return time.perf_counter() - started
-
-
-def model_seconds(settings) -> dict[str, float]:
-    """Seconds per dbt model of the last dbt command (its run_results.json): the full-year
-    build's per-model table, which issue 17 tracks, comes from this chain's build too."""
-    results = json.loads((dbt_target_dir(settings) / "run_results.json").read_text())["results"]
-    return {
-        r["unique_id"].split(".")[-1]: r["execution_time"]
-        for r in results
-        if r["unique_id"].startswith("model.")
-    }
 
 
 def built(settings) -> bool:
@@ -143,7 +130,8 @@ def main() -> dict:
         # took a nested loop in cross_pair_correlation_drift: > 15 min on 6 pairs × 8 months)
         with common.peak_memory(report, common.postmaster_pid(settings)):
             steps["build"] = bqx(settings, "build", *split)
-        report["build_model_seconds"] = model_seconds(settings)
+        # the full-year build's per-model table, which issue 17 tracks, comes from here too
+        report["build_model_seconds"] = common.dbt_node_seconds(settings, kind="model")
         steps["granger"] = bqx(settings, "granger", "--pairs", pair_list)
         steps["lead-lag rebuild"] = bqx(
             settings, "build", "--select", "cross_pair_lead_lag+", *split

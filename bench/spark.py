@@ -10,7 +10,6 @@ list) and BENCH_SPARK_MONTH (YYYY-MM) change the data set.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -20,7 +19,7 @@ from pathlib import Path
 
 from bench import common
 from bqx import db
-from bqx.dbt_runner import BuildScope, SparkPaths, dbt_command, dbt_env, dbt_target_dir
+from bqx.dbt_runner import BuildScope, SparkPaths, dbt_command, dbt_env
 from bqx.ingest.loader import ingest_files
 from bqx.ingest.parquet_store import ParquetStore, export_from_postgres
 from bqx.pairs import parse_pairs
@@ -47,11 +46,6 @@ def run_dbt_timed(settings, args: list[str], scope: BuildScope, target: str) -> 
     return time.perf_counter() - started
 
 
-def model_times(settings, target: str) -> dict[str, float]:
-    results = json.loads((dbt_target_dir(settings, target) / "run_results.json").read_text())
-    return {r["unique_id"].split(".")[-1]: r["execution_time"] for r in results["results"]}
-
-
 def main() -> dict:
     common.require_real_data()
     os.environ.update(SPARK_ENV)
@@ -69,7 +63,7 @@ def main() -> dict:
     run_dbt_timed(settings, ["seed"], scope, "postgres")
     with common.peak_memory(report, common.postmaster_pid(settings), key="postgres_peak_gib"):
         report["postgres_seconds"] = run_dbt_timed(settings, ["run", *SELECTION], scope, "postgres")
-    report["postgres_models"] = model_times(settings, "postgres")
+    report["postgres_models"] = common.dbt_node_seconds(settings, "postgres")
 
     conn = db.connect(settings)
     started = time.perf_counter()
@@ -83,7 +77,7 @@ def main() -> dict:
     run_dbt_timed(settings, ["seed"], scope, "spark")
     with common.peak_memory(report, key="spark_peak_gib"):
         report["spark_seconds"] = run_dbt_timed(settings, ["run", *SELECTION], scope, "spark")
-    report["spark_models"] = model_times(settings, "spark")
+    report["spark_models"] = common.dbt_node_seconds(settings, "spark")
     report["spark_over_postgres"] = report["spark_seconds"] / report["postgres_seconds"]
     shutil.rmtree(spark_home, ignore_errors=True)
     return report
