@@ -8,7 +8,9 @@ A generated market of PAIRS over two trading days: the first 40 hours are fed an
 (`dbt seed` + `dbt run`), then MINUTES minutes of the second day are fed one at a time with
 `bqx feed`'s code (speed 0), and after each commit: the LISTEN wake-up, the tail build (every
 partitioned model, through dbt), and the handler's step (predict + store, learn, checkpoints
-every 15 minutes). Run: `python -m bench.live` (BQX_DATABASE_URL or an embedded server).
+every 15 minutes), then the catch-up, and last the same minutes' cost in a batch build
+(`--months` of the month, every partitioned model), per minute and per model, beside the
+tail's. Run: `python -m bench.live` (BQX_DATABASE_URL or an embedded server).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from bqx.ingest.feed import play, read_bars
 from bqx.pairs import PAIRS as ALL_PAIRS
 from bqx.sql import apply_ddl
 from bqx.synth import SynthConfig, write_market
-from bqx.tail_build import DbtSession, tail_build
+from bqx.tail_build import TAIL_SELECTOR, DbtSession, tail_build
 from bqx_online.config import OnlineConfig
 from bqx_online.features import PostgresFeatures
 from bqx_online.service import OnlineService
@@ -43,6 +45,7 @@ BACKLOG = int(os.environ.get("BQX_BENCH_LIVE_BACKLOG", "60"))
 # session: one long-lived dbt (what serve uses); process: a dbt process per tail build
 DBT_MODE = os.environ.get("BQX_BENCH_LIVE_DBT", "session")
 START = date(2024, 1, 30)  # a Tuesday
+MONTH = "2024-01-01"  # every minute of the bench is in it: the batch comparison rebuilds it
 SCOPE = BuildScope(train_end="2024-01-31", validation_end="2024-02-01")
 
 
@@ -111,6 +114,7 @@ def main() -> None:
     service.flush(pd.Timestamp(backlog[-1]).to_pydatetime())
     listener.close()
     store.close()
+    batch = batch_month_cost(settings, conn)
     conn.close()
     load_end = os.getloadavg()
     print(f"live loop, {len(PAIRS)} pairs ({','.join(PAIRS)}), {MINUTES} minutes fed one at a time")
@@ -145,6 +149,40 @@ def main() -> None:
         f"catch-up: {len(backlog)} minutes backlog in {catch_up:.1f} s "
         f"({len(backlog) / catch_up:.2f} minutes/s; tail build {backlog_tail:.1f} s of it)"
     )
+    seconds, built, per_model = batch
+    tail_p50 = {m: statistics.median(v) for m, v in models.items()}
+    print(
+        f"batch `bqx build --months {MONTH}` of the same pairs (the 17 partitioned models, "
+        f"{built} minutes): {seconds:.1f} s, {1000 * seconds / built:.1f} ms a minute; "
+        f"the tail build of one minute: {statistics.median(parts['tail']):.3f} s p50"
+    )
+    print(
+        "per model, batch ms a minute / tail s p50: "
+        + ", ".join(
+            f"{m} {1000 * v / built:.1f} / {tail_p50.get(m, float('nan')):.2f}"
+            for m, v in sorted(per_model.items(), key=lambda kv: -kv[1])
+        )
+    )
+
+
+def batch_month_cost(settings, conn) -> tuple[float, int, dict[str, float]]:
+    """The same minutes' cost in a batch build: MONTH rebuilt with `--months` (what `bqx build
+    --months` runs for the partitioned models): seconds, minutes of the month built (the grid's
+    distinct minutes) and each model's seconds."""
+    scope = BuildScope.parse(
+        months=MONTH[:7], train_end=SCOPE.train_end, validation_end=SCOPE.validation_end
+    )
+    began = time.perf_counter()
+    assert run_dbt(settings, ["--quiet", "run", "--select", TAIL_SELECTOR], scope=scope) == 0
+    seconds = time.perf_counter() - began
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            "select count(distinct ts_utc) from bqx.int_m1_grid_filled"
+            " where ts_utc >= %s::date and ts_utc < %s::date + interval '1 month'",
+            (MONTH, MONTH),
+        )
+        built = cur.fetchone()[0]
+    return seconds, built, common.dbt_node_seconds(settings, kind="model")
 
 
 if __name__ == "__main__":

@@ -179,12 +179,19 @@ class OnlineService:
         return events
 
     def _checkpoint_due(self, pair: str, now: datetime, force: bool) -> bool:
+        """A dirty learner checkpoints when forced, the first time, `checkpoint_every` minutes
+        after its last checkpoint, or at its own phase of the clock (checkpoint_phase), which
+        spreads the pairs' checkpoints over the minutes instead of stacking them on one."""
         state = self.states.get(pair)
         if state is None or not state.dirty:
             return False
         last = self._last_checkpoint.get(pair)
         every = timedelta(minutes=self.config.checkpoint_every)
-        return force or last is None or now - last >= every
+        if force or last is None or now - last >= every:
+            return True
+        return now > last and checkpoint_phase(now, self.config.checkpoint_every) == (
+            self.config.pairs.index(pair) * self.config.checkpoint_every
+        ) // len(self.config.pairs)
 
     def checkpoint(self, pair: str, now: datetime) -> None:
         state = self.states[pair]
@@ -205,6 +212,14 @@ class OnlineService:
                 self.checkpoint(pair, now)
                 done += 1
         return done
+
+
+def checkpoint_phase(now: datetime, every: int) -> int:
+    """The minute of `now` in a cycle of `every` minutes of the clock (0 ... every - 1). Pair i
+    of n checkpoints at phase i·every // n, so with serve's 15 minutes 28 pairs checkpoint
+    about two a minute: bench/live.py measured the step p99 at 2.18 s when all 28 came due
+    on the same minute (p50 0.19 s)."""
+    return int(now.timestamp() // 60) % every
 
 
 def run_minutes(service: OnlineService, minutes: Sequence[datetime]) -> list[StepReport]:

@@ -34,3 +34,17 @@
 {% macro block_partition(partition_by) -%}
     {{ partition_by }}, blocking, block_id
 {%- endmacro %}
+
+{% macro block_reaches_scope(ts_column, row_column, max_window) -%}
+    {#- A predicate on a blocked copy (block_columns of `row_column`, one row a minute, as a
+        segment's rows are): its block ends at or after the first minute in scope. A copy in an
+        earlier block gives no row the build keeps, and a whole block goes, so the sums of the
+        others are untouched. A tail of one minute keeps about 2·H copies instead of the
+        2 × 2·H of its halo; a --months build drops the halo's blocks before the month. -#}
+    {%- set half = block_half(max_window) -%}
+    {%- if scope_start() is none -%}
+        true
+    {%- else -%}
+        {{ minutes_between(scope_start(), ts_column) }} + {{ 2 * half - 1 }} - ({{ row_column }} + blockings.blocking * {{ half }}) % {{ 2 * half }} >= 0
+    {%- endif -%}
+{%- endmacro %}

@@ -137,6 +137,7 @@ blocked as (
         {{ block_columns('series.segment_row', longest) }}
     from series
     {{ block_copies() }}
+    where {{ block_reaches_scope('series.ts_utc', 'series.segment_row', longest) }}
 ),
 
 running as (

@@ -38,7 +38,7 @@
         (halo_days): int_m1_grid_filled carries it from its own row before the tail, and every
         other model reads segment_start_utc / segment_row from the grid's rows. Models whose
         sums restart somewhere else say so in their config (reg_*: the block, up to 1,260 rows
-        back; sister_correlation: the segments, halo_days). -#}
+        back; sister_correlation: its clock blocks, 479 minutes, in ts_in_scope's halo_minutes). -#}
     {%- set minutes = config.get('tail_halo_minutes', none) if execute else none -%}
     {{ return(max_lookback_minutes() if minutes is none else minutes) }}
 {%- endmacro %}
@@ -69,15 +69,17 @@
     {{ return(none if last is none else '(' ~ ts_literal(last ~ ' 00:00:00+00') ~ ' + ' ~ interval_of(1, 'month') ~ ')') }}
 {%- endmacro %}
 
-{% macro ts_in_scope(column, halo_before=false, halo_after_minutes=0) -%}
+{% macro ts_in_scope(column, halo_before=false, halo_after_minutes=0, halo_minutes=none) -%}
     {#- A predicate on `column` for the months in scope; with halo_before, the days before the
         first month that windows look back into are included (a tail build: the minutes of
-        tail_halo_minutes before its start). -#}
+        tail_halo_minutes before its start; either build: halo_minutes when given, for a
+        query that never needs more). -#}
     {%- set start = scope_start() -%}
     {%- if start is none -%}
         true
     {%- else -%}
-        {%- set halo = interval_of(tail_halo_minutes(), 'minute') if tail_from() is not none else interval_of(halo_days(), 'day') %}
+        {%- set halo = interval_of(halo_minutes, 'minute') if halo_minutes is not none
+            else (interval_of(tail_halo_minutes(), 'minute') if tail_from() is not none else interval_of(halo_days(), 'day')) %}
         {{ column }} >= {{ start }}{{ " - " ~ halo if halo_before }}
         {%- if scope_end() is not none %}
         and {{ column }} < {{ scope_end() }}{{ " + " ~ interval_of(halo_after_minutes, 'minute') if halo_after_minutes }}

@@ -8,56 +8,82 @@
 
 {% macro sister_correlation_of_couple(x, y, partition) -%}
     {#- ts_utc, corr_<W> for W in sister_corr_windows(): the rolling correlation of the bqx of
-        pairs x and y over their last W joint minutes, from running sums within `partition`
-        (the two pairs' segments) -#}
+        pairs x and y over their last W joint minutes, from running sums rebased per clock
+        block (couple_blocked_rows) within `partition` (the two pairs' segments) -#}
     select
         ts_utc,
-        {{ correlations_from_running(partition) }}
+        {%- for w in sister_corr_windows() %}
+        corr_{{ w }}{{ "," if not loop.last }}
+        {%- endfor %}
     from (
         select
-            a.ts_utc,
-            a.segment_start_utc as segment_x,
-            b.segment_start_utc as segment_y,
-            {{ joint_running_sums('a.bqx_60', 'b.bqx_60') }}
-        from {{ ref('int_m1_series') }} as a
-        inner join {{ ref('int_m1_series') }} as b on a.ts_utc = b.ts_utc
-        where
-            a.pair = '{{ validate_pair(x) }}'
-            and b.pair = '{{ validate_pair(y) }}'
-            and a.bqx_60 is not null
-            and b.bqx_60 is not null
-            and {{ ts_in_scope('a.ts_utc', halo_before=true) }}
-            {%- if scope_start() is not none %}
-            and a.segment_start_utc >= {{ first_segment_in_scope(x) }}
-            and b.segment_start_utc >= {{ first_segment_in_scope(y) }}
-            {%- endif %}
-            {%- if tail_from() is not none %}
-            -- implied by the two above (a row's segment starts at or before it): the index
-            -- scans of a tail build start at the segments, not at the halo's 8 days
-            and a.ts_utc >= {{ first_segment_in_scope(x) }}
-            and b.ts_utc >= {{ first_segment_in_scope(y) }}
-            {%- endif %}
-        window joint as (
-            partition by a.segment_start_utc, b.segment_start_utc order by a.ts_utc
-            rows unbounded preceding
-        )
-    ) as running
+            ts_utc,
+            block_row,
+            {{- correlations_from_running(block_partition(partition)) | indent(4) }}
+        from (
+            select
+                ts_utc,
+                segment_x,
+                segment_y,
+                blocking,
+                block_id,
+                block_row,
+                {{ joint_running_sums('x', 'y') | indent(8) }}
+            from (
+                select
+                    a.ts_utc,
+                    a.segment_start_utc as segment_x,
+                    b.segment_start_utc as segment_y,
+                    a.bqx_60 as x,
+                    b.bqx_60 as y,
+                    {{ couple_block_columns('a.ts_utc') }}
+                from {{ ref('int_m1_series') }} as a
+                inner join {{ ref('int_m1_series') }} as b on a.ts_utc = b.ts_utc
+                {{ block_copies() }}
+                where
+                    a.pair = '{{ validate_pair(x) }}'
+                    and b.pair = '{{ validate_pair(y) }}'
+                    and a.bqx_60 is not null
+                    and b.bqx_60 is not null
+                    and {{ couple_rows_in_scope('a.ts_utc') }}
+                    {#- implied by the join, but it gives b's index scan its start too #}
+                    and {{ couple_rows_in_scope('b.ts_utc') }}
+                    and {{ block_reaches_scope('a.ts_utc', couple_minute('a.ts_utc'), sister_corr_windows() | max) }}
+            ) as blocked
+            window joint as (
+                partition by {{ block_partition(partition) }} order by ts_utc
+                rows unbounded preceding
+            )
+        ) as running
+    ) as correlated
+    where {{ in_own_block(sister_corr_windows() | max) }} and {{ ts_in_scope('ts_utc') }}
 {%- endmacro %}
 
-{% macro first_segment_in_scope(pair) -%}
-    {#- A scalar subquery: the segment start of `pair`'s first minute in scope. The halo before
-        the scope (halo_days()) holds whole segments of which only those still running at the
-        scope's start matter: a window partition (segment_x, segment_y) has rows in scope only
-        if both segments start at or after these. Keeping just those partitions leaves every
-        value as it was; for EURUSD × GBPUSD in March 2017 the joint halo rows fall from 8,580
-        to 2,940 (the segment began on the Sunday before Wednesday the 1st), the couple's rows
-        from 41,340 to 35,700. -#}
-    (
-        select f.segment_start_utc from {{ ref('int_m1_series') }} as f
-        where f.pair = '{{ validate_pair(pair) }}' and f.ts_utc >= {{ scope_start() }}
-        order by f.ts_utc
-        limit 1
-    )
+{% macro couple_block_columns(ts_column) -%}
+    {#- blocking, block_id and block_row of a couple's row (macros/rolling/blocks.sql), its
+        blocks fixed on the clock: minutes since 1970-01-01 in blocks of 2·H, H the longest
+        window. The running sums restart at each block, so a row's windows need the rows from
+        its own block's start, at most 2·H − 1 minutes back, not from the two segments' starts
+        (up to a week of minutes, which a tail build read for each of the 168 couples). A
+        couple's joint minutes have no holes (the grid fills every minute of a segment, test
+        segment_start_is_consistent), so W joint rows are W minutes and a row at H or more
+        minutes into its block has its whole window in that block once the segments have W
+        joint rows; the block's row count then equals the segments' up to W. The sums are of
+        at most 2·H rows, so values move from the former segment-long sums by rounding only. -#}
+    {{- block_columns(couple_minute(ts_column), sister_corr_windows() | max) }}
+{%- endmacro %}
+
+{% macro couple_minute(ts_column) -%}
+    {#- the minutes from 1970-01-01 00:00 UTC to `ts_column`, the clock the blocks are laid on -#}
+    {{- sql_cast('(' ~ minutes_between(ts_literal('1970-01-01 00:00:00+00'), ts_column) ~ ')', 'bigint') }}
+{%- endmacro %}
+
+{% macro couple_rows_in_scope(ts_column) -%}
+    {#- A couple's rows a build reads: those in scope and the 2·H − 1 minutes before (the
+        longest reach back to a row's own block start, couple_block_columns). Neither the
+        segments' starts (a tail build's halo) nor halo_days are needed: each row carries its
+        segment start. -#}
+    {{- ts_in_scope(ts_column, halo_before=true, halo_minutes=2 * block_half(sister_corr_windows() | max) - 1) }}
 {%- endmacro %}
 
 {% macro minutes_without_sisters(pair, leading_columns, indent) -%}
@@ -187,32 +213,58 @@ couple_correlations as (
         pair_x,
         pair_y,
         ts_utc,
-        {{ correlations_from_running(all_partition) }}
+        {%- for w in sister_corr_windows() %}
+        corr_{{ w }}{{ "," if not loop.last }}
+        {%- endfor %}
     from (
         select
-            c.pair_x,
-            c.pair_y,
-            a.ts_utc,
-            a.segment_start_utc as segment_x,
-            b.segment_start_utc as segment_y,
-            {{ joint_running_sums('a.bqx_60', 'b.bqx_60') }}
-        from (values
-            {%- for x, y in couples %}
-            ('{{ validate_pair(x) }}', '{{ validate_pair(y) }}'){{ "," if not loop.last }}
-            {%- endfor %}
-        ) as c (pair_x, pair_y)
-        inner join {{ ref('int_m1_series') }} as a on c.pair_x = a.pair
-        inner join {{ ref('int_m1_series') }} as b on c.pair_y = b.pair and a.ts_utc = b.ts_utc
-        where
-            a.bqx_60 is not null
-            and b.bqx_60 is not null
-            and {{ ts_in_scope('a.ts_utc', halo_before=true) }}
-        window joint as (
-            partition by c.pair_x, c.pair_y, a.segment_start_utc, b.segment_start_utc
-            order by a.ts_utc
-            rows unbounded preceding
-        )
-    ) as running
+            pair_x,
+            pair_y,
+            ts_utc,
+            block_row,
+            {{- correlations_from_running(block_partition(all_partition)) | indent(4) }}
+        from (
+            select
+                pair_x,
+                pair_y,
+                ts_utc,
+                segment_x,
+                segment_y,
+                blocking,
+                block_id,
+                block_row,
+                {{ joint_running_sums('x', 'y') | indent(8) }}
+            from (
+                select
+                    c.pair_x,
+                    c.pair_y,
+                    a.ts_utc,
+                    a.segment_start_utc as segment_x,
+                    b.segment_start_utc as segment_y,
+                    a.bqx_60 as x,
+                    b.bqx_60 as y,
+                    {{ couple_block_columns('a.ts_utc') }}
+                from (values
+                    {%- for x, y in couples %}
+                    ('{{ validate_pair(x) }}', '{{ validate_pair(y) }}'){{ "," if not loop.last }}
+                    {%- endfor %}
+                ) as c (pair_x, pair_y)
+                inner join {{ ref('int_m1_series') }} as a on c.pair_x = a.pair
+                inner join {{ ref('int_m1_series') }} as b on c.pair_y = b.pair and a.ts_utc = b.ts_utc
+                {{ block_copies() }}
+                where
+                    a.bqx_60 is not null
+                    and b.bqx_60 is not null
+                    and {{ couple_rows_in_scope('a.ts_utc') }}
+                    and {{ block_reaches_scope('a.ts_utc', couple_minute('a.ts_utc'), sister_corr_windows() | max) }}
+            ) as blocked
+            window joint as (
+                partition by {{ block_partition(all_partition) }} order by ts_utc
+                rows unbounded preceding
+            )
+        ) as running
+    ) as correlated
+    where {{ in_own_block(longest) }} and {{ ts_in_scope('ts_utc') }}
 ),
     {%- endif %}
 

@@ -1,4 +1,10 @@
 {{ partitioned_table_config() }}
+{#- a row looks back exactly 60 minutes: a tail build needs no more halo (not the default 690).
+    No nested loops: the planner estimates `selected` at a handful of rows (the slot filters
+    on CTE `sisters`), and a --months rebuild of February (tests/python/test_feature_builds.py,
+    planned before the new partitions were analyzed) joined it to itself by a nested loop over
+    its 250k rows, still running after 16 minutes; the hash join takes seconds. -#}
+{{ config(tail_halo_minutes=60, pre_hook=local_settings({'enable_nestloop': 'off'})) }}
 
 -- How the 60-minute correlation of bqx with each of the 2 selected sisters moves: the
 -- correlation (from the base family sister_correlation), its change against 60 minutes

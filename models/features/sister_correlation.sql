@@ -1,17 +1,21 @@
 {#- Planner settings, measured on a real month of 28 pairs: each couple joins two primary-key
     ordered inputs, yet the planner picked a parallel gather and 41k index probes (0.29 s a
     couple) or a hash join; a merge join takes 0.15 s. work_mem stays small: one statement
-    holds 168 couples' sorts and windows at once. -#}
+    holds 168 couples' sorts and windows at once. join_collapse_limit 1: each pair joins its
+    12 couples on the minute, in any order alike, and the planner's search over 12-way joins
+    (past geqo_threshold) was most of the statement's planning: a tail of one minute, 28
+    generated pairs (bench/live.py's market, load 3.4-4), planned in 308-480 ms, 161-193 ms
+    with it. A tail build runs these settings too (bqx/tail_sql.py). -#}
 {%- set settings = {
     'work_mem': '4MB',
     'enable_nestloop': 'off',
     'enable_hashjoin': 'off',
     'max_parallel_workers_per_gather': 0,
+    'join_collapse_limit': 1,
 } %}
-{#- float8 running sums from the two segments' starts: a tail build reads the segments
-    (halo_days as an outer bound, then only the segments still running: first_segment_in_scope) -#}
-{{ config(materialized='partitioned_table', build_by_month=true, pre_hook=local_settings(settings),
-          tail_halo_minutes=halo_days() * 24 * 60) }}
+{#- float8 running sums rebased per clock block: any build reads at most 479 minutes before
+    its first minute (couple_rows_in_scope) -#}
+{{ config(materialized='partitioned_table', build_by_month=true, pre_hook=local_settings(settings)) }}
 -- depends_on: {{ ref('pairs') }} (the partition tree has one branch per pair of the seed)
 -- depends_on: {{ ref('sister_pairs') }} (read at compile time)
 
@@ -23,7 +27,9 @@
 -- full universe, not 336 ordered pairs) and read by both of its pairs. A couple joins two
 -- pair partitions on the minute; its windows run over the minutes where both have bqx and
 -- restart when either pair's series restarts after a gap (both segments partition the window).
--- Correlations come from float8 running sums minus their lag: O(n) for any W. A flat window
+-- Correlations come from float8 running sums minus their lag: O(n) for any W. The sums restart
+-- on blocks of the clock (macro couple_block_columns), so a build reads a few hours before its
+-- first minute instead of the segments from their starts (see there). A flat window
 -- gives 0, and so does a sister with no bars at all in the data set (a user may load only a
 -- few pairs); a sister that has bars must have a full window for the row to appear.
 -- One statement per month (build_by_month): a year of 168 couples at once took 17 GB.

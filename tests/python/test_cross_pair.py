@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -118,6 +120,35 @@ def test_correlation_drift_matches_a_pandas_rolling_correlation(built):
         )
         assert (drift[f"sister_{slot}_is_coupled"] == (now > 0.3)).all()
         assert (drift[f"sister_{slot}_is_decoupled"] == (now < -0.3)).all()
+
+
+def test_sister_correlations_match_a_pandas_rolling_correlation(built):
+    """Every sister's 60- and 240-minute correlation with PAIR, against pandas' rolling
+    correlation of bqx_60 over a full-minute index (a gap leaves NaN, so windows restart after
+    it as the segments do); a row exists exactly where every sister's 240-minute window is
+    full. The SQL rebases its running sums on clock blocks of 480 minutes (macro
+    couple_block_columns): this holds rows far into the blocks and across their starts."""
+    _, conn = built
+    table = table_of(conn, "sister_correlation", PAIR)
+    bars = frame(
+        conn, "select pair, ts_utc, bqx_60 from bqx.int_m1_series where bqx_60 is not null"
+    )
+    bqx = bars.pivot(index="ts_utc", columns="pair", values="bqx_60")
+    bqx = bqx.reindex(pd.date_range(bqx.index.min(), bqx.index.max(), freq="min"))
+    full = pd.Series(True, index=bqx.index)
+    ranks = pd.read_csv(Path(__file__).parents[2] / "seeds" / "sister_pairs.csv")
+    for rank, sister in ranks.query("pair == @PAIR")[["sister_rank", "sister"]].itertuples(
+        index=False
+    ):
+        for window in (60, 240):
+            rolling = bqx[PAIR].rolling(window).corr(bqx[sister])
+            column = f"sister_{rank:02d}_corr_{window}"
+            np.testing.assert_allclose(
+                table[column].to_numpy(float), rolling.reindex(table.index), atol=1e-9
+            )
+        full &= rolling.notna()
+    assert list(table.index) == list(full[full].index)
+    assert len(table) > 2000
 
 
 @pytest.mark.parametrize("follower", sorted({f for _, f, _, _ in PLANTED_LEAD_LAGS}))
