@@ -56,6 +56,7 @@ class OnlineService:
         self.source = source
         self.states: dict[str, PairState] = {}
         self._last_checkpoint: dict[str, datetime] = {}
+        self._dirty_since: dict[str, datetime] = {}  # learners never checkpointed
         self._unmarked: dict[str, list[Learned]] = {}
 
     # ------------------------------------------------------------------ state
@@ -179,19 +180,26 @@ class OnlineService:
         return events
 
     def _checkpoint_due(self, pair: str, now: datetime, force: bool) -> bool:
-        """A dirty learner checkpoints when forced, the first time, `checkpoint_every` minutes
-        after its last checkpoint, or at its own phase of the clock (checkpoint_phase), which
-        spreads the pairs' checkpoints over the minutes instead of stacking them on one."""
+        """A dirty learner checkpoints when forced, at its own phase of the clock
+        (checkpoint_phase), which spreads the pairs' checkpoints over the minutes instead of
+        stacking them on one, and at the latest `checkpoint_every` minutes after its last
+        checkpoint (or its first dirty minute)."""
         state = self.states.get(pair)
         if state is None or not state.dirty:
             return False
         last = self._last_checkpoint.get(pair)
-        every = timedelta(minutes=self.config.checkpoint_every)
-        if force or last is None or now - last >= every:
+        phase = (self.config.pairs.index(pair) * self.config.checkpoint_every) // len(
+            self.config.pairs
+        )
+        if force or (
+            checkpoint_phase(now, self.config.checkpoint_every) == phase
+            and (last is None or now > last)
+        ):
             return True
-        return now > last and checkpoint_phase(now, self.config.checkpoint_every) == (
-            self.config.pairs.index(pair) * self.config.checkpoint_every
-        ) // len(self.config.pairs)
+        # never checkpointed (a fresh learner): counted from the first minute it was dirty,
+        # so 28 fresh learners do not all checkpoint on their first learning minute
+        since = last if last is not None else self._dirty_since.setdefault(pair, now)
+        return now - since >= timedelta(minutes=self.config.checkpoint_every)
 
     def checkpoint(self, pair: str, now: datetime) -> None:
         state = self.states[pair]

@@ -9,34 +9,8 @@
 {% macro sister_correlation_of_couple(x, y, partition) -%}
     {#- ts_utc, corr_<W> for W in sister_corr_windows(): the rolling correlation of the bqx of
         pairs x and y over their last W joint minutes, from running sums rebased per clock
-        block (couple_blocked_rows) within `partition` (the two pairs' segments) -#}
-    select
-        ts_utc,
-        {%- for w in sister_corr_windows() %}
-        corr_{{ w }}{{ "," if not loop.last }}
-        {%- endfor %}
-    from (
-        select
-            ts_utc,
-            block_row,
-            {{- correlations_from_running(block_partition(partition)) | indent(4) }}
-        from (
-            select
-                ts_utc,
-                segment_x,
-                segment_y,
-                blocking,
-                block_id,
-                block_row,
-                {{ joint_running_sums('x', 'y') | indent(8) }}
-            from (
-                select
-                    a.ts_utc,
-                    a.segment_start_utc as segment_x,
-                    b.segment_start_utc as segment_y,
-                    a.bqx_60 as x,
-                    b.bqx_60 as y,
-                    {{ couple_block_columns('a.ts_utc') }}
+        block (blocked_couple_correlations) within `partition` (the two segments) -#}
+    {%- call blocked_couple_correlations([], partition) %}
                 from {{ ref('int_m1_series') }} as a
                 inner join {{ ref('int_m1_series') }} as b on a.ts_utc = b.ts_utc
                 {{ block_copies() }}
@@ -48,6 +22,55 @@
                     and {{ couple_rows_in_scope('a.ts_utc') }}
                     {#- implied by the join, but it gives b's index scan its start too #}
                     and {{ couple_rows_in_scope('b.ts_utc') }}
+    {%- endcall %}
+{%- endmacro %}
+
+{% macro blocked_couple_correlations(keys, partition) -%}
+    {#- A query of `keys`, ts_utc and corr_<W> for W in sister_corr_windows(): couples'
+        correlations from running sums rebased per clock block (couple_block_columns) within
+        `partition`, for the minutes in scope. The caller's body is the FROM and WHERE of the
+        joined rows (`keys` from alias c, the two pairs' rows as a and b, block_copies(), and
+        couple_rows_in_scope); this adds block_reaches_scope. -#}
+    select
+        {%- for key in keys %}
+        {{ key }},
+        {%- endfor %}
+        ts_utc,
+        {%- for w in sister_corr_windows() %}
+        corr_{{ w }}{{ "," if not loop.last }}
+        {%- endfor %}
+    from (
+        select
+            {%- for key in keys %}
+            {{ key }},
+            {%- endfor %}
+            ts_utc,
+            block_row,
+            {{- correlations_from_running(block_partition(partition)) | indent(4) }}
+        from (
+            select
+                {%- for key in keys %}
+                {{ key }},
+                {%- endfor %}
+                ts_utc,
+                segment_x,
+                segment_y,
+                blocking,
+                block_id,
+                block_row,
+                {{ joint_running_sums('x', 'y') | indent(8) }}
+            from (
+                select
+                    {%- for key in keys %}
+                    c.{{ key }},
+                    {%- endfor %}
+                    a.ts_utc,
+                    a.segment_start_utc as segment_x,
+                    b.segment_start_utc as segment_y,
+                    a.bqx_60 as x,
+                    b.bqx_60 as y,
+                    {{ couple_block_columns('a.ts_utc') }}
+                {{ caller() | trim }}
                     and {{ block_reaches_scope('a.ts_utc', couple_minute('a.ts_utc'), sister_corr_windows() | max) }}
             ) as blocked
             window joint as (
@@ -209,41 +232,7 @@ final as (
     {%- set longest = sister_corr_windows() | max %}
     {%- if couples %}
 couple_correlations as (
-    select
-        pair_x,
-        pair_y,
-        ts_utc,
-        {%- for w in sister_corr_windows() %}
-        corr_{{ w }}{{ "," if not loop.last }}
-        {%- endfor %}
-    from (
-        select
-            pair_x,
-            pair_y,
-            ts_utc,
-            block_row,
-            {{- correlations_from_running(block_partition(all_partition)) | indent(4) }}
-        from (
-            select
-                pair_x,
-                pair_y,
-                ts_utc,
-                segment_x,
-                segment_y,
-                blocking,
-                block_id,
-                block_row,
-                {{ joint_running_sums('x', 'y') | indent(8) }}
-            from (
-                select
-                    c.pair_x,
-                    c.pair_y,
-                    a.ts_utc,
-                    a.segment_start_utc as segment_x,
-                    b.segment_start_utc as segment_y,
-                    a.bqx_60 as x,
-                    b.bqx_60 as y,
-                    {{ couple_block_columns('a.ts_utc') }}
+    {%- call blocked_couple_correlations(['pair_x', 'pair_y'], all_partition) %}
                 from (values
                     {%- for x, y in couples %}
                     ('{{ validate_pair(x) }}', '{{ validate_pair(y) }}'){{ "," if not loop.last }}
@@ -256,15 +245,7 @@ couple_correlations as (
                     a.bqx_60 is not null
                     and b.bqx_60 is not null
                     and {{ couple_rows_in_scope('a.ts_utc') }}
-                    and {{ block_reaches_scope('a.ts_utc', couple_minute('a.ts_utc'), sister_corr_windows() | max) }}
-            ) as blocked
-            window joint as (
-                partition by {{ block_partition(all_partition) }} order by ts_utc
-                rows unbounded preceding
-            )
-        ) as running
-    ) as correlated
-    where {{ in_own_block(longest) }} and {{ ts_in_scope('ts_utc') }}
+    {%- endcall %}
 ),
     {%- endif %}
 

@@ -1,5 +1,6 @@
 {{ partitioned_table_config() }}
-{#- a row looks back exactly 60 minutes: a tail build needs no more halo (not the default 690).
+{#- a row looks back exactly 60 minutes: a tail build needs no more halo (not the default 690;
+    tail of one minute, 28 generated pairs, load 3-4: 0.30 s → 0.01 s).
     No nested loops: the planner estimates `selected` at a handful of rows (the slot filters
     on CTE `sisters`), and a --months rebuild of February (tests/python/test_feature_builds.py,
     planned before the new partitions were analyzed) joined it to itself by a nested loop over
