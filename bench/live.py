@@ -175,7 +175,7 @@ def main() -> None:
     seconds, built, per_model = batch
     tail_p50 = {m: statistics.median(v) for m, v in models.items()}
     print(
-        f"batch `bqx build --months {MONTH}` of the same pairs (the 17 partitioned models, "
+        f"batch `bqx build --months {MONTH[:7]}` of the same pairs (the 17 partitioned models, "
         f"{built} minutes): {seconds:.1f} s, {1000 * seconds / built:.1f} ms a minute; "
         f"the tail build of one minute: {statistics.median(parts['tail']):.3f} s p50"
     )
