@@ -1,21 +1,28 @@
-"""Stage 2.19 on real 2017 bars: static vs online, and drift events, for a few pairs.
+"""Stage 2.19 on real 2017 bars: the online ensemble against predicting zero, every minute.
 
-Opt-in (long): `BQX_HOME=.bqx/online_real python -m bench.online_real`. Uses the database of
-BQX_HOME; when its feature matrix is empty it first ingests Oct-Dec 2017 of all 28 pairs from
-../shared/data/fx_m1 (sister correlations need every sister of a pair) and runs `bqx build
---train-end 2017-10-31`. Then:
+Opt-in (long): `BQX_HOME=... python -m bench.online_real` (pairs: BQX_ONLINE_REAL_PAIRS,
+default EURUSD,GBPUSD,USDJPY). Uses the database of BQX_HOME; when its feature matrix is empty
+it first ingests Oct-Dec 2017 of all 28 pairs from ../shared/data/fx_m1 (sister correlations
+need every sister of a pair) and runs `bqx build --train-end 2017-10-31`. Then:
 
 - warm-up: the online learner replays WARM (late October), learning as it goes;
 - evaluation: it replays EVAL (November-December) on the same clock, predicting, learning
   60 minutes later, monitoring drift;
 - static: a ridge regression (standardised inputs, the same features) fitted once on WARM's
   minutes and their realized bqx_60 an hour later, then applied to EVAL unchanged;
-- both scored per half month on the same (pair, minute) keys: MAE and directional accuracy
-  of bqx_60 at t+60, beside predicting 0 (bqx's long-run mean).
+- scored on the same (pair, minute) keys (`--score` scores what a stopped run stored): MAE and
+  directional accuracy of bqx_60 at t+60 for the ensemble, each member, the ridge and zero;
+  the paired difference |y - ŷ| - |y| against the zero member with a 95% interval from the
+  project's stationary block bootstrap (models_ml.evaluation.bootstrap.paired_mean_interval:
+  arch, mean block 1,440 rows = one day of minutes, the pairs of one minute together);
+  drift alarms per pair-week of the evaluation span.
 
-The learner steps one minute in STRIDE (the minutes whose index is a multiple of it), which
-keeps the run within the time a shared two-core machine allows (ARF with 10 trees costs
-~15-30 ms per pair-minute there); the handler itself steps every minute.
+The learner steps every minute, as the handler does. An earlier version stepped one minute in
+20 to save time, but the ensemble and the monitor count outcomes, not time: the monitor's
+warm-up (1,440 outcomes) and baseline (720) then took 20 days of market time, the trailing
+scale's half-life (240 outcomes) 3.3 days, and the CUSUM allowances were calibrated on outcomes
+one minute apart (59 of 60 future returns shared). Scaling those by the stride would measure a
+differently configured learner; fewer pairs stepped every minute measure the real one.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from bqx.config import Settings
 from bqx.dbt_runner import BuildScope, run_dbt
 from bqx.ingest.loader import ingest_files
 from bqx.pairs import PAIRS as UNIVERSE
+from models_ml.evaluation.bootstrap import DAY_MINUTES, paired_mean_interval
 
 sys.path.insert(0, str(common.REPO / "lambda"))  # the Lambda code root (see bqx/cli/online.py)
 
@@ -50,8 +58,8 @@ from bqx_online.storage_postgres import PostgresStore  # noqa: E402
 PAIRS = tuple(os.environ.get("BQX_ONLINE_REAL_PAIRS", "EURUSD,GBPUSD,USDJPY").split(","))
 WARM = (datetime(2017, 10, 23, tzinfo=UTC), datetime(2017, 11, 1, tzinfo=UTC))
 EVAL = (datetime(2017, 11, 1, tzinfo=UTC), datetime(2017, 12, 30, tzinfo=UTC))
-STRIDE = int(os.environ.get("BQX_ONLINE_REAL_STRIDE", "20"))
 HORIZON = 60
+RESAMPLES = 1000
 
 
 def prepare(settings: Settings) -> None:
@@ -76,10 +84,6 @@ def prepare(settings: Settings) -> None:
     scope = BuildScope.parse(train_end="2017-10-31", validation_end="2017-11-01")
     if run_dbt(settings, ["build"], scope=scope) != 0:
         raise SystemExit("bqx build failed")
-
-
-def on_stride(minutes: list[datetime]) -> list[datetime]:
-    return [m for m in minutes if (int(m.timestamp()) // 60) % STRIDE == 0]
 
 
 def ridge_static(source, pairs) -> dict[str, dict[int, float]]:
@@ -115,55 +119,81 @@ def half_month(ts: datetime) -> str:
     return f"{ts:%Y-%m}-{'a' if ts.day <= 15 else 'b'}"
 
 
-def main() -> dict:
-    settings = Settings.from_env()
-    prepare(settings)
-    conn = db.connect(settings)
-    config = OnlineConfig(pairs=PAIRS, checkpoint_every=60)
+def progress_printer(label: str):
+    """A replay progress callback: done / total, elapsed and minutes/s, to stdout (the log)."""
     started = time.perf_counter()
-    source = load_history(conn, PAIRS, WARM[0], EVAL[1], config.features, HORIZON, False)
-    read_seconds = time.perf_counter() - started
-    static = ridge_static(source, PAIRS)
 
-    store = PostgresStore(conn, settings.artifacts_dir / "online_real")
-    store.ensure()
-    for pair in PAIRS:
-        store.reset(pair)
-    service = OnlineService(config, store, source)
-    minutes = on_stride(source.minutes())
-    warm = replay(service, [m for m in minutes if m < WARM[1]])
-    evaluation = replay(service, [m for m in minutes if m >= EVAL[0]])
+    def show(_what: str, done: int, total: int) -> None:
+        seconds = time.perf_counter() - started
+        print(
+            f"  {label}: {done:,}/{total:,} minutes, {seconds:.0f} s, {done / seconds:.1f} "
+            f"minutes/s, load {os.getloadavg()[0]:.1f}",
+            flush=True,
+        )
 
-    report: dict = {
-        "machine": common.machine(),
-        "pairs": list(PAIRS),
-        "stride": STRIDE,
-        "features": len(source.feature_names),
-        "read_seconds": read_seconds,
-        "warm_minutes": warm.minutes,
-        "eval_minutes": evaluation.minutes,
-        "replay_minutes_per_s": (warm.minutes + evaluation.minutes)
-        / (warm.seconds + evaluation.seconds),
-        "step_p50_ms": float(np.median(evaluation.step_seconds) * 1e3),
-        "pairs_detail": {},
-    }
-    for pair in PAIRS:
+    return show
+
+
+def pair_weeks(learned: list, start: datetime) -> float:
+    """Weeks of the evaluation span the learner had seen outcomes of (a stopped run: fewer)."""
+    if not learned:
+        return 0.0
+    return (learned[-1].ts_utc + timedelta(minutes=HORIZON) - start) / timedelta(days=7)
+
+
+def interval(difference: np.ndarray, ts_epoch: np.ndarray) -> dict:
+    found = paired_mean_interval(difference, ts_epoch, DAY_MINUTES, n_resamples=RESAMPLES)
+    return {"mean": found.value, "low": found.low, "high": found.high}
+
+
+def score_pairs(store, static, pairs) -> dict:
+    """Everything scored on the (pair, minute) keys the ensemble, the ridge and zero share."""
+    out: dict = {"pairs_detail": {}}
+    pooled_diff, pooled_ts, pooled_y, pooled_pred = [], [], [], []
+    weeks_total, alarms_total = 0.0, 0
+    for pair in pairs:
         learned = learned_predictions(store, pair, HORIZON, EVAL[0], EVAL[1])
         keyed = [p for p in learned if int(p.ts_utc.timestamp()) in static[pair]]
+        if not keyed:
+            continue
+        y = np.array([p.realized for p in keyed])
+        pred = np.array([p.prediction for p in keyed])
+        ts = np.array([int(p.ts_utc.timestamp()) for p in keyed])
+        ridge_pred = np.array([static[pair][t] for t in ts])
+        difference = np.abs(y - pred) - np.abs(y)
+        members = sorted({m for p in keyed for m in p.member_predictions})
         online = score_by_period(keyed, half_month)
         fitted = static[pair]
         ridge = score_by_period(keyed, half_month, lambda p, f=fitted: f[int(p.ts_utc.timestamp())])
         zero = score_by_period(keyed, half_month, lambda p: 0.0)
         events = store.drift_events(pair)
         in_eval = [e for e in events if EVAL[0] <= e.ts_utc < EVAL[1]]
-        report["pairs_detail"][pair] = {
+        weeks = pair_weeks(keyed, EVAL[0])
+        weeks_total += weeks
+        alarms_total += len(in_eval)
+        pooled_diff.append(difference)
+        pooled_ts.append(ts)
+        pooled_y.append(y)
+        pooled_pred.append(pred)
+        out["pairs_detail"][pair] = {
             "n": len(keyed),
+            "first": f"{keyed[0].ts_utc:%Y-%m-%d %H:%M}",
+            "last": f"{keyed[-1].ts_utc:%Y-%m-%d %H:%M}",
             "static_train_rows": static[pair]["_train_rows"],
-            "online": score((p.prediction, p.realized) for p in keyed).__dict__,
-            "static": score(
-                (static[pair][int(p.ts_utc.timestamp())], p.realized) for p in keyed
-            ).__dict__,
-            "zero": score((0.0, p.realized) for p in keyed).__dict__,
+            "online": score(zip(pred, y, strict=True)).__dict__,
+            "static": score(zip(ridge_pred, y, strict=True)).__dict__,
+            "zero_mae": float(np.mean(np.abs(y))),
+            "online_minus_zero": interval(difference, ts),
+            "ridge_minus_zero": interval(np.abs(y - ridge_pred) - np.abs(y), ts),
+            "member_mae": {
+                m: float(
+                    np.mean([abs(p.realized - p.member_predictions.get(m, 0.0)) for p in keyed])
+                )
+                for m in members
+            },
+            "mean_weight": {
+                m: float(np.mean([p.weights.get(m, 0.0) for p in keyed])) for m in members
+            },
             "by_half_month": {
                 period: {
                     "n": online[period].n,
@@ -177,10 +207,63 @@ def main() -> dict:
             },
             "drift_events_warm": len(events) - len(in_eval),
             "drift_events_eval": len(in_eval),
-            "drift_by_detector": dict(Counter(e.detector for e in in_eval)),
+            "pair_weeks": weeks,
+            "alarms_per_pair_week": len(in_eval) / weeks if weeks else float("nan"),
             "drift_by_week": dict(Counter(f"{e.ts_utc:%G-W%V}" for e in in_eval)),
             "drift_first": [f"{e.ts_utc:%Y-%m-%d %H:%M} {e.detector}" for e in in_eval[:8]],
         }
+    if pooled_diff:
+        y, pred = np.concatenate(pooled_y), np.concatenate(pooled_pred)
+        out["pooled"] = {
+            "n": len(y),
+            "online_mae": float(np.mean(np.abs(y - pred))),
+            "zero_mae": float(np.mean(np.abs(y))),
+            "online_da": score(zip(pred, y, strict=True)).directional_accuracy,
+            "online_minus_zero": interval(np.concatenate(pooled_diff), np.concatenate(pooled_ts)),
+            "alarms": alarms_total,
+            "pair_weeks": weeks_total,
+            "alarms_per_pair_week": alarms_total / weeks_total if weeks_total else float("nan"),
+        }
+    return out
+
+
+def main(score_only: bool = False) -> dict:
+    settings = Settings.from_env()
+    prepare(settings)
+    conn = db.connect(settings)
+    config = OnlineConfig(pairs=PAIRS, checkpoint_every=60)
+    started = time.perf_counter()
+    source = load_history(conn, PAIRS, WARM[0], EVAL[1], config.features, HORIZON, False)
+    read_seconds = time.perf_counter() - started
+    static = ridge_static(source, PAIRS)
+
+    store = PostgresStore(conn, settings.artifacts_dir / "online_real")
+    store.ensure()
+    report: dict = {
+        "machine": common.machine(),
+        "pairs": list(PAIRS),
+        "features": len(source.feature_names),
+        "read_seconds": read_seconds,
+        "load_start": os.getloadavg()[0],
+    }
+    if not score_only:
+        for pair in PAIRS:
+            store.reset(pair)
+        service = OnlineService(config, store, source)
+        minutes = source.minutes()
+        warm_minutes = [m for m in minutes if m < WARM[1]]
+        eval_minutes = [m for m in minutes if m >= EVAL[0]]
+        warm = replay(service, warm_minutes, progress_printer("warm-up"))
+        evaluation = replay(service, eval_minutes, progress_printer("evaluation"))
+        report |= {
+            "warm_minutes": warm.minutes,
+            "eval_minutes": evaluation.minutes,
+            "replay_minutes_per_s": (warm.minutes + evaluation.minutes)
+            / (warm.seconds + evaluation.seconds),
+            "step_p50_ms": float(np.median(evaluation.step_seconds) * 1e3),
+        }
+    report |= score_pairs(store, static, PAIRS)
+    report["load_end"] = os.getloadavg()[0]
     conn.close()
     out = settings.reports_dir / f"online_real_{'_'.join(PAIRS)}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -189,22 +272,36 @@ def main() -> dict:
     return report
 
 
+def _ci(d: dict) -> str:
+    return f"{d['mean']:+.5f} [{d['low']:+.5f}, {d['high']:+.5f}]"
+
+
 def print_report(report: dict) -> None:
-    print(f"machine: {report['machine']}")
     print(
-        f"  pairs {', '.join(report['pairs'])}; {report['features']} features; one minute in "
-        f"{report['stride']}; warm-up {report['warm_minutes']:,} and evaluation "
-        f"{report['eval_minutes']:,} replayed minutes at {report['replay_minutes_per_s']:.1f} "
-        f"minutes/s (step p50 {report['step_p50_ms']:.0f} ms for {len(report['pairs'])} pairs)"
+        f"machine: {report['machine']}; load {report['load_start']:.1f} -> {report['load_end']:.1f}"
     )
-    for pair, d in report["pairs_detail"].items():
-        o, s, z = d["online"], d["static"], d["zero"]
+    if "warm_minutes" in report:
         print(
-            f"  {pair}: n={d['n']:,}  MAE online {o['mae']:.5f} | static ridge {s['mae']:.5f} "
-            f"| zero {z['mae']:.5f};  direction online {o['directional_accuracy']:.3f} | "
-            f"static {s['directional_accuracy']:.3f};  drift events {d['drift_events_eval']} "
-            f"in Nov-Dec ({d['drift_by_detector']}), {d['drift_events_warm']} in the warm-up"
+            f"  pairs {', '.join(report['pairs'])}; {report['features']} features; every minute; "
+            f"warm-up {report['warm_minutes']:,} and evaluation {report['eval_minutes']:,} "
+            f"replayed minutes at {report['replay_minutes_per_s']:.1f} minutes/s (step p50 "
+            f"{report['step_p50_ms']:.0f} ms for {len(report['pairs'])} pairs)"
         )
+    for pair, d in report["pairs_detail"].items():
+        o, s = d["online"], d["static"]
+        print(
+            f"  {pair}: n={d['n']:,} ({d['first']} .. {d['last']})  MAE online {o['mae']:.5f} | "
+            f"static ridge {s['mae']:.5f} | zero {d['zero_mae']:.5f};  online - zero "
+            f"{_ci(d['online_minus_zero'])}, ridge - zero {_ci(d['ridge_minus_zero'])};  "
+            f"direction online {o['directional_accuracy']:.3f} | static "
+            f"{s['directional_accuracy']:.3f};  drift alarms {d['drift_events_eval']} in "
+            f"{d['pair_weeks']:.2f} pair-weeks ({d['alarms_per_pair_week']:.2f} per pair-week), "
+            f"{d['drift_events_warm']} in the warm-up"
+        )
+        members = ", ".join(
+            f"{m} {d['member_mae'][m]:.5f} (w {d['mean_weight'][m]:.3f})" for m in d["member_mae"]
+        )
+        print(f"    members' MAE (mean weight): {members}")
         for period, p in d["by_half_month"].items():
             print(
                 f"    {period}: n={p['n']:,} MAE online {p['online_mae']:.5f} static "
@@ -213,8 +310,17 @@ def print_report(report: dict) -> None:
             )
         print(f"    drift by ISO week: {d['drift_by_week']}")
         print(f"    first drift events: {'; '.join(d['drift_first'])}")
+    if "pooled" in report:
+        q = report["pooled"]
+        print(
+            f"  pooled: n={q['n']:,} MAE online {q['online_mae']:.5f} zero {q['zero_mae']:.5f}; "
+            f"online - zero {_ci(q['online_minus_zero'])} (95%, stationary block bootstrap, mean "
+            f"block {DAY_MINUTES} minutes, {RESAMPLES} resamples); direction {q['online_da']:.3f}; "
+            f"drift alarms {q['alarms']} in {q['pair_weeks']:.2f} pair-weeks "
+            f"({q['alarms_per_pair_week']:.2f} per pair-week)"
+        )
     print(f"  written: {report.get('json')}")
 
 
 if __name__ == "__main__":
-    print_report(main())
+    print_report(main(score_only="--score" in sys.argv))

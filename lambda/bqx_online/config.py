@@ -49,7 +49,9 @@ class EnsembleConfig:
 
     rate: Hedge's η, weights ∝ exp(-η · discounted vol-unit loss); tuned on a validation
     period with ensemble.tune_rate. loss_window: the discount's memory, γ = 1 - 1/loss_window.
-    scale_halflife: outcomes over which the target's trailing RMS halves its memory.
+    scale_halflife / scale_fast_halflife: outcomes over which the trailing scale's slow means
+    (of y² and of the outcome's increments²) and its fast mean of increments² halve their
+    memory (ensemble.TrailingScale).
     """
 
     arf_models: int = 10
@@ -60,7 +62,8 @@ class EnsembleConfig:
     min_errors: int = 10
     rate: float = 0.1
     loss_window: int = 5000  # errors of overlapping horizons: ~80 independent hours
-    scale_halflife: float = 240.0
+    scale_halflife: float = 1440.0
+    scale_fast_halflife: float = 30.0
     prior_loss: float = 100.0  # the learning members' start behind the zero member (vol units)
     clip_margin: float = 0.1  # member predictions stay within the learned targets' range ± 10%
     seed: int = 7

@@ -8,15 +8,20 @@ volatility (AdaptiveEnsemble.skill and .direction):
 - direction skill g = -sign(y) · ŷ / s, the first-order change of the absolute loss when moving
   from the zero member toward ŷ: up when the model's direction stops agreeing with the outcome's.
   It does not depend on the outcome's size at all.
-Why both (measured on the calibration streams below, same settings): q alone alarmed within 10
-minutes of 27 of 30 planted flips but also 9 times after a volatility change alone, 6 of them
-3-100 minutes after the outcome's scale fell to a third: s lags (half-life 240 outcomes), so
-ŷ = s · f(x) is then up to 3 × too large, a real loss against zero but no change of the
-relation. g ignores the scale but alone is noisy (75 alarms in 15.7 stationary pair-weeks).
-Requiring both kept 27 of 30 flips within 10 minutes (median 2.5, max 13, none missed) and
-left 0 alarms before the flips and in the stationary weeks and 3 after a volatility change (9,
-344 and 557 minutes after a tripling, when the ensemble itself loses skill while s catches up):
-0.15 false alarms per pair-week over 19.9 (bench/online.py --calibrate, load 5 on 2 cores).
+Both are measured in the target scale s the prediction was made in (the scale known an hour
+before the outcome matured, AdaptiveEnsemble.prediction_scale), so g = -sign(y) · f(x) does not
+move at all with a volatility change, and q only as far as the outcome really is larger or
+smaller than ŷ.
+Why both (measured on the calibration streams below, same settings, before the scale followed
+the outcome's increments): q alone alarmed within 10 minutes of 27 of 30 planted flips but also
+9 times after a volatility change alone, 6 of them 3-100 minutes after the outcome's scale fell
+to a third (ŷ = s · f(x) too large while s lagged); g alone is noisy (75 alarms in 15.7
+stationary pair-weeks). Requiring both kept 27 of 30 flips within 10 minutes and left 3 alarms
+after a volatility change (9, 344 and 557 minutes after a tripling, when the ensemble itself
+lost skill while s caught up: half-life 240 outcomes). With the faster scale
+(ensemble.TrailingScale) and the prediction's own unit: 0 alarms after the 24 volatility
+changes, 26 of 30 flips within 10 minutes (median 2.5, max 32, none missed), 0 before them
+(bench/online.py --calibrate, load 3 on 2 cores).
 
 Why this CUSUM: outcomes of overlapping 60-minute horizons share 59 of 60 future returns, so
 consecutive outcomes are nearly the same number (lag-1 autocorrelation 59/60), and so are

@@ -12,10 +12,15 @@ Members (river, single-row API on dicts):
 - `multitask`: the static multi-task net's prediction for the same minute, when there is one
   (it is weighted like the others but never learns here).
 
-Target scale: the learning members learn y / s and predict s · f(x), s the trailing RMS of the
-targets learned so far (bias-corrected EWMA of y², half-life `scale_halflife` outcomes). A
-volatility change alone then leaves the relation the members learned intact, and every
-member's loss is measured in the same vol units whatever the pair and the month.
+Target scale: the learning members learn y / s and predict s · f(x), s the target's trailing
+volatility (TrailingScale: the RMS of the targets learned, moved by the fast variance of the
+outcomes' minute-to-minute increments, so that it follows a volatility change within tens of
+outcomes instead of hundreds). A volatility change alone then leaves the relation the members
+learned intact, and every member's loss is measured in the same vol units whatever the pair
+and the month. The drift statistics of an outcome are measured in the scale its prediction was
+made in (prediction_scale). On the 24 calibration streams with a volatility change alone
+(bench/online.py --calibrate) this took the alarms after the change from 3 to 0 and the
+ensemble's MAE / zero's in the 600 minutes after it from 0.66 to 0.52.
 
 Weights (Hedge with discounting): w_i ∝ exp(-η · L_i), L_i ← γ · L_i + |y - p_i| / s, with
 γ = 1 - 1 / loss_window. The losses are those of the predictions actually stored at the time
@@ -123,24 +128,94 @@ def tune_rate(
     return min(maes, key=maes.get), maes
 
 
-class TrailingScale:
-    """sqrt of the bias-corrected EWMA of y² over the targets seen (None before the first)."""
+class Ewma:
+    """Bias-corrected exponentially weighted mean (None before the first value)."""
 
-    def __init__(self, halflife: float, floor: float = 1e-12) -> None:
+    def __init__(self, halflife: float) -> None:
         self.decay = 0.5 ** (1.0 / halflife)
-        self.floor = floor
         self.sum_ = 0.0
         self.weight_ = 0.0
 
-    def update(self, y: float) -> None:
-        self.sum_ = self.decay * self.sum_ + y * y
+    def update(self, value: float) -> None:
+        self.sum_ = self.decay * self.sum_ + value
         self.weight_ = self.decay * self.weight_ + 1.0
 
     @property
     def value(self) -> float | None:
-        if self.weight_ == 0.0:
+        return None if self.weight_ == 0.0 else self.sum_ / self.weight_
+
+
+class TrailingScale:
+    """The target's trailing volatility s, from matured outcomes y in prediction-minute order.
+
+    s² = (slow mean of y²) · (fast mean of Δ²) / (slow mean of Δ²), Δ² = (y_t - y_{t-g})² / g
+    for outcomes g ≤ max_gap minutes apart. Why: consecutive outcomes of 60-minute horizons
+    share 59 of 60 future returns, so a window of n outcomes holds only ~n / 60 independent
+    looks at y², and an EWMA of y² alone must be slow to be steady (half-life 240 outcomes,
+    the previous scale); after a volatility change it lagged for hours (s reached 2 of a
+    tripling after ~160 outcomes and 2.7 after ~540), the members learned targets up to 3 ×
+    too large, and the ensemble then lost skill against zero (the 3 alarms after a tripling in
+    bench/online.py --calibrate). Neighbouring outcomes differ by a difference of two one-minute
+    returns, so the increments' variance carries a new look at the volatility every outcome:
+    their fast mean (half-life `fast_halflife`) tracks a change within tens of outcomes. The
+    slow ratio mean(y²) / mean(Δ²) only converts the increments' units into the target's (for
+    a sum of h independent returns it is h / 2), and a change of scale moves numerator and
+    denominator alike, so it stays put. Before any increment s is the RMS of the targets.
+    """
+
+    def __init__(
+        self,
+        halflife: float,
+        fast_halflife: float,
+        max_gap: int = 10,
+        floor: float = 1e-12,
+        history: int = 240,
+    ) -> None:
+        self.level_ = Ewma(halflife)  # y²
+        self.increments_ = Ewma(halflife)  # Δ², as slow as the level: their ratio
+        self.fast_ = Ewma(fast_halflife)  # Δ², fast: the change
+        self.max_gap = max_gap
+        self.floor = floor
+        self.last_: tuple[int, float] | None = None  # (minute, y) of the previous outcome
+        # (minute, s after learning that minute's outcome), newest last: the scale in force
+        # when a prediction was made (see at)
+        self.history_: deque[tuple[int, float]] = deque(maxlen=history)
+
+    def update(self, y: float, minute: int | None = None) -> None:
+        """Add the outcome of the prediction made at `minute` (minutes since the epoch; None:
+        the minute after the previous outcome's)."""
+        if minute is None:
+            minute = self.last_[0] + 1 if self.last_ is not None else 0
+        self.level_.update(y * y)
+        if self.last_ is not None and 0 < minute - self.last_[0] <= self.max_gap:
+            gap = minute - self.last_[0]
+            increment = (y - self.last_[1]) ** 2 / gap
+            self.increments_.update(increment)
+            self.fast_.update(increment)
+        self.last_ = (minute, y)
+        value = self.value
+        if self.history_ and self.history_[-1][0] == minute:
+            self.history_.pop()  # the same outcome again (the first one sets the unit)
+        if value is not None:
+            self.history_.append((minute, value))
+
+    def at(self, minute: int) -> float | None:
+        """The scale after the newest outcome of a prediction minute ≤ `minute` (None when the
+        history does not reach back that far)."""
+        for seen, value in reversed(self.history_):
+            if seen <= minute:
+                return value
+        return None
+
+    @property
+    def value(self) -> float | None:
+        level = self.level_.value
+        if level is None:
             return None
-        return max(math.sqrt(self.sum_ / self.weight_), self.floor)
+        slow, fast = self.increments_.value, self.fast_.value
+        if slow is not None and fast is not None and slow > 0.0:
+            level *= fast / slow
+        return max(math.sqrt(level), self.floor)
 
 
 class AdaptiveEnsemble:
@@ -163,7 +238,7 @@ class AdaptiveEnsemble:
         self.losses_: dict[str, float] = {ZERO_MEMBER: 0.0} | {
             name: self.config.prior_loss for name in self.members_
         }
-        self.scale_ = TrailingScale(self.config.scale_halflife)
+        self.scale_ = TrailingScale(self.config.scale_halflife, self.config.scale_fast_halflife)
         self.n_learned_ = 0
         self.y_min_: float | None = None  # range of the scaled targets learned
         self.y_max_: float | None = None
@@ -222,7 +297,21 @@ class AdaptiveEnsemble:
     def predict_one(self, x: dict, static: float | None = None) -> float:
         return self.predict_members(x, static)[0]
 
-    def skill(self, y: float, predicted: float) -> float:
+    def prediction_scale(self, minute: int, lag: int) -> float:
+        """The scale in force when the prediction of `minute` was made: after the outcomes
+        of prediction minutes ≤ minute - lag (lag = the horizon: those were the known ones).
+        The drift statistics of an outcome are measured in this unit, the one its prediction
+        ŷ = s · f(x) was made in: the direction skill is then -sign(y) · f(x), which no
+        volatility change can move, and after a change the loss skill moves only as far as the
+        outcome really is larger or smaller than predicted. In the scale of the moment (learned
+        up to the outcome itself) a prediction made before a cut to a third is judged in
+        units already a third as large, so both statistics triple for an hour, the
+        wrong-direction minutes too (2 alarms after a cut on the calibration streams).
+        The current scale when the history does not reach back (a fresh learner)."""
+        value = self.scale_.at(minute - lag)
+        return value if value is not None else self.scale
+
+    def skill(self, y: float, predicted: float, scale: float | None = None) -> float:
         """The ensemble's squared loss minus the zero member's, in units of the target's
         trailing variance: ((y - ŷ)² - y²) / s² = (ŷ² - 2yŷ) / s². The drift monitor's first
         statistic (drift.py). It does not grow with y² (a volatility spike alone moves it only
@@ -231,10 +320,10 @@ class AdaptiveEnsemble:
         the absolute-loss difference (|y - ŷ| - |y|) / s, whose per-minute noise comes from
         |y| itself: alarm within 10 minutes for 6 of 6 flips vs 2 of 6 at equal false alarms
         (bench/online.py)."""
-        s = self.scale
+        s = self.scale if scale is None else scale
         return (predicted * predicted - 2.0 * y * predicted) / (s * s)
 
-    def direction(self, y: float, predicted: float) -> float:
+    def direction(self, y: float, predicted: float, scale: float | None = None) -> float:
         """-sign(y) · ŷ / s: how much the absolute loss changes, to first order, when moving
         from the zero member toward ŷ (d/dλ |y - λŷ| at λ = 0), in vol units. The drift
         monitor's second statistic: it depends on the outcome only through its sign, so a
@@ -242,11 +331,21 @@ class AdaptiveEnsemble:
         the loss skill (drift.py)."""
         if y == 0.0:
             return 0.0
-        return -math.copysign(1.0, y) * predicted / self.scale
+        return -math.copysign(1.0, y) * predicted / (self.scale if scale is None else scale)
 
-    def learn_one(self, x: dict, y: float, member_predictions: dict[str, float] | None = None):
-        if self.scale_.value is None:
-            self.scale_.update(y)
+    def learn_one(
+        self,
+        x: dict,
+        y: float,
+        member_predictions: dict[str, float] | None = None,
+        minute: int | None = None,
+    ):
+        """Learn the outcome y of the prediction made at `minute` (minutes since the epoch;
+        None: the minute after the previous outcome's), which the trailing scale needs to know
+        which outcomes are neighbours."""
+        first = self.scale_.value is None
+        if first:  # the first outcome sets the unit it is learned in
+            self.scale_.update(y, minute)
         s = self.scale
         if member_predictions:
             gamma = 1.0 - 1.0 / self.config.loss_window
@@ -260,6 +359,7 @@ class AdaptiveEnsemble:
         self.y_max_ = scaled if self.y_max_ is None else max(self.y_max_, scaled)
         for model in self.members_.values():
             model.learn_one(x, scaled)
-        self.scale_.update(y)
+        if not first:
+            self.scale_.update(y, minute)
         self.n_learned_ += 1
         return self

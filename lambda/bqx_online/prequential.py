@@ -65,8 +65,10 @@ def run_stream(
             if y is None:
                 continue
             scale = model.scale  # the unit the losses of this outcome are counted in
-            model.learn_one(x, y, members)
-            skill, direction = model.skill(y, value), model.direction(y, value)
+            at = int(ts.timestamp()) // 60
+            unit = model.prediction_scale(at, horizon_minutes)  # the unit ŷ was made in
+            model.learn_one(x, y, members, at)
+            skill, direction = model.skill(y, value, unit), model.direction(y, value, unit)
             out.ts.append(ts)
             out.prediction.append(value)
             out.member_predictions.append([members[name] for name in out.members])

@@ -151,10 +151,12 @@ class OnlineService:
                     break  # not known yet: wait for it (later ones wait behind it)
                 report.skipped += 1  # a gap: the outcome will not come
             else:
-                state.ensemble.learn_one(x, realized, p.member_predictions)
                 ensemble = state.ensemble
-                skill = ensemble.skill(realized, p.prediction)
-                direction = ensemble.direction(realized, p.prediction)
+                minute = int(p.ts_utc.timestamp()) // 60
+                unit = ensemble.prediction_scale(minute, self.config.horizon_minutes)
+                ensemble.learn_one(x, realized, p.member_predictions, minute)
+                skill = ensemble.skill(realized, p.prediction, unit)
+                direction = ensemble.direction(realized, p.prediction, unit)
                 for signal in state.monitor.update(skill, direction):
                     evidence = {
                         **signal.evidence,
