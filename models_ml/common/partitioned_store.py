@@ -162,6 +162,21 @@ class PartitionedTable:
                 ),
                 (start,),
             )
+        leaves = {
+            (pair, month): self.leaf_table(pair, month)
+            for pair, (ts_epoch, _) in rows.items()
+            for month in {_month_of(int(e)) for e in np.unique(np.asarray(ts_epoch) // 60) * 60}
+        }
+        with conn.cursor() as cur:  # one query, not two CREATE IF NOT EXISTS per pair
+            cur.execute(
+                "select c.relname from pg_class as c join pg_namespace as n"
+                " on n.oid = c.relnamespace where n.nspname = %s and c.relname = any(%s)",
+                (SCHEMA, list(leaves.values())),
+            )
+            existing = {row[0] for row in cur.fetchall()}
+        for (pair, month), leaf in sorted(leaves.items()):
+            if leaf not in existing:
+                self.ensure_partition(conn, pair, month)
         written = 0
         for pair, (ts_epoch, values) in sorted(rows.items()):
             if len(values) != len(self.columns) or any(len(v) != len(ts_epoch) for v in values):
@@ -171,8 +186,6 @@ class PartitionedTable:
             if not all(np.isfinite(v).all() for v in values):
                 raise BqxUserError(f"NaN or inf in the rows for {self.name} {pair}")
             epochs = np.asarray(ts_epoch, dtype=np.int64)
-            for month in sorted({_month_of(int(e)) for e in np.unique(epochs // 86400) * 86400}):
-                self.ensure_partition(conn, pair, month)
             target = sql.SQL("{}.{} ({})").format(
                 sql.Identifier(SCHEMA),
                 sql.Identifier(self.pair_table(pair)),
