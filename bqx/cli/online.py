@@ -225,6 +225,7 @@ def serve(
             )
 
         session = DbtSession(settings) if tail else None
+        models = _live_models(conn, settings) if tail else None
 
         waiting = [False]  # a batch build held the lock at the last wake
 
@@ -246,12 +247,22 @@ def serve(
                 # the oldest minute written since the last build: before the tail, a late bar
                 arrived = listener.take_oldest()
                 tail_from = tail_build(settings, conn, session=session, arrived_from=arrived)
+                built = time.perf_counter()
+                # the new minutes' embeddings and multi-task predictions (and any a crash
+                # left behind), under the build lock: a batch build may not change the inputs
+                stepped = _step_models(models, conn)
             finally:
                 holder.close()
             if tail_from is not None:
                 console.print(
-                    f"tail build from {tail_from:%Y-%m-%d %H:%M}: "
-                    f"{time.perf_counter() - started:.1f} s",
+                    f"tail build from {tail_from:%Y-%m-%d %H:%M}: {built - started:.1f} s",
+                    highlight=False,
+                )
+            if stepped is not None:
+                console.print(
+                    f"live models from {stepped.start:%Y-%m-%d %H:%M}: {stepped.embedded} "
+                    f"embeddings, {stepped.predicted} multi-task predictions, "
+                    f"{stepped.seconds:.2f} s",
                     highlight=False,
                 )
 
@@ -281,6 +292,27 @@ def serve(
         console.print(f"served {steps} minute steps")
     if backend == "postgres":
         _print_latency(settings)
+
+
+def _live_models(conn: psycopg2.extensions.connection, settings: Settings):
+    """The trained autoencoder and multi-task nets for serve's model step (models_ml/live.py);
+    one line per part it skips (nothing trained, other input columns)."""
+    from models_ml.live import LiveModels
+
+    models = LiveModels.open(conn, settings)
+    for line in models.skipped:
+        console.print(line, highlight=False)
+    return models
+
+
+def _step_models(models, conn: psycopg2.extensions.connection):
+    """The model step after a tail build (None: nothing to do); a retrain is loaded first."""
+    if models is None:
+        return None
+    if models.refresh(conn):
+        for line in models.skipped:
+            console.print(line, highlight=False)
+    return models.step(conn)
 
 
 def _print_latency(settings: Settings) -> None:

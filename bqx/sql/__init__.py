@@ -2,10 +2,10 @@
 
 dbt owns the feature tables; these are the others: the raw layer (`raw.sql`: bars, the
 quarantine, the ingest log), `granger.sql` (`bqx granger`), `evaluation.sql` (`bqx evaluate`),
-`online.sql` (the online learner's predictions, drift events, weights, checkpoints) and
-`live.sql` (the live loop's tail builds). The partitioned embedding and prediction tables take
-their columns from the model that writes them (models_ml/common/partitioned_store.py). One
-file per table: no table is declared twice.
+`online.sql` (the online learner's predictions, drift events, weights, checkpoints),
+`live.sql` (the live loop's tail builds) and `live_models.sql` (its model steps). The
+partitioned embedding and prediction tables take their columns from the model that writes
+them (models_ml/common/partitioned_store.py). One file per table: no table is declared twice.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import psycopg2.extensions
 
 from bqx.pairs import PAIRS, validate_pair
 
-FAMILIES = ("raw", "granger", "evaluation", "online", "live")
+FAMILIES = ("raw", "granger", "evaluation", "online", "live", "live_models")
 
 
 def ddl(family: str) -> str:

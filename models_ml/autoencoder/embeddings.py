@@ -3,7 +3,12 @@
 The table is partitioned like the dbt feature tables, so later stages join it partition by
 partition: parent `bqx.autoencoder_embeddings` by LIST(pair) → `autoencoder_embeddings_eurusd`
 by RANGE(ts_utc) → monthly leaves `autoencoder_embeddings_eurusd_2024_01`; primary key
-(pair, ts_utc); columns emb_00 … emb_63 real (the model computes in float32).
+(pair, ts_utc); columns emb_00 … emb_63 real (the float64 encoder output, cast to float32).
+
+The encoder runs as a float64 numpy forward pass of the saved model (Encoder, via
+models_ml/common/forward.py), not TensorFlow's predict: a row's embedding then depends on that
+row alone, so `bqx online serve`, which embeds each new minute's 1-28 rows (embed_since),
+writes bitwise what this batch run writes for the same rows in month blocks (issue 15).
 
 Before any work the database's input columns are compared with the manifest's list, in order:
 a model never meets another feature matrix silently. Each (pair, month) is one transaction:
@@ -23,6 +28,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import psycopg2.extensions
@@ -32,6 +38,8 @@ from bqx.config import Settings
 from bqx.errors import BqxUserError
 from bqx.feature_reader import (
     SCHEMA,
+    InputBlock,
+    InputColumn,
     ProgressCallback,
     input_columns,
     month_starts,
@@ -46,6 +54,7 @@ from models_ml.autoencoder.manifest import (
     check_features,
     load_manifest,
 )
+from models_ml.common.forward import ForwardPass
 from models_ml.common.keras import load_keras
 from models_ml.common.partitioned_store import PartitionedTable, ValueColumn
 from models_ml.common.preprocessing import standardize
@@ -60,7 +69,6 @@ EMBEDDINGS = PartitionedTable(TABLE, tuple(map(ValueColumn, EMBEDDING_COLUMNS)),
 @dataclass(frozen=True)
 class EmbedConfig:
     pairs: tuple[str, ...] = PAIRS
-    batch_size: int = 8192
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "pairs", tuple(validate_pair(p) for p in self.pairs))
@@ -99,6 +107,40 @@ def ensure_partition(conn: psycopg2.extensions.connection, pair: str, month: dat
     return EMBEDDINGS.ensure_partition(conn, pair, month)
 
 
+@dataclass(frozen=True)
+class Encoder:
+    """The trained encoder ready to apply: the input columns (checked against the manifest),
+    the train-period scaler and the float64 forward pass (models_ml/common/forward.py)."""
+
+    columns: list[InputColumn]
+    scaler: Any
+    forward: ForwardPass
+    model_sha256: str
+
+    @classmethod
+    def load(cls, conn: psycopg2.extensions.connection, settings: Settings) -> Encoder:
+        """The artifacts of `bqx train autoencoder`; BqxUserError when there are none or they
+        were trained on other input columns."""
+        artifacts = AutoencoderArtifacts.of(settings)
+        manifest = load_manifest(artifacts)
+        columns = input_columns(conn)
+        check_features(manifest, columns)  # before any expensive work or any write
+        scaler = pickle.loads(artifacts.scaler.read_bytes())
+        if scaler.n_features_in_ != len(columns):
+            raise BqxUserError(f"{artifacts.scaler} does not match the manifest: retrain")
+        extractor = load_keras().saving.load_model(artifacts.extractor, compile=False)
+        model_sha = manifest.get("artifacts", {}).get("model_sha256", "unknown")
+        return cls(columns, scaler, ForwardPass.of(extractor), model_sha)
+
+    def encode(self, features: np.ndarray) -> np.ndarray:
+        """The float32 embeddings of raw input rows (n, width): scaled, then encoded; each
+        row's values depend on that row alone."""
+        values = np.asarray(self.forward(standardize(self.scaler, features)), dtype=np.float32)
+        if values.shape != (len(features), EMBEDDING_DIM):
+            raise ValueError(f"embeddings of shape {values.shape} for {len(features)} rows")
+        return values
+
+
 def embed(
     conn: psycopg2.extensions.connection,
     settings: Settings,
@@ -106,16 +148,10 @@ def embed(
     progress: ProgressCallback | None = None,
 ) -> EmbedResult:
     """Encode every (pair, month) of the data and write it; see the module docstring."""
-    artifacts = AutoencoderArtifacts.of(settings)
-    manifest = load_manifest(artifacts)
-    columns = input_columns(conn)
-    check_features(manifest, columns)  # before any expensive work or any write
-    scaler = pickle.loads(artifacts.scaler.read_bytes())
-    if scaler.n_features_in_ != len(columns):
-        raise BqxUserError(f"{artifacts.scaler} does not match the manifest: retrain")
+    encoder = Encoder.load(conn, settings)
+    columns = encoder.columns
     periods = load_periods(conn)
-    model_sha = manifest.get("artifacts", {}).get("model_sha256", "unknown")
-    extractor = load_keras().saving.load_model(artifacts.extractor, compile=False)
+    model_sha = encoder.model_sha256
 
     started = time.perf_counter()
     with conn:
@@ -127,11 +163,7 @@ def embed(
         with conn:
             block = read_input(conn, columns, pair, month, next_month(month))
             if len(block):
-                scaled = standardize(scaler, block.features)
-                values = extractor.predict(scaled, batch_size=config.batch_size, verbose=0)
-                values = np.asarray(values, dtype=np.float32)
-                if values.shape != (len(block), EMBEDDING_DIM):
-                    raise ValueError(f"embeddings of shape {values.shape} for {len(block)} rows")
+                values = encoder.encode(block.features)
                 leaf = EMBEDDINGS.replace_leaf(conn, pair, month, block.ts_epoch, list(values.T))
                 written.append(PartitionWrite(pair, month, leaf, len(block)))
         if progress:
@@ -148,6 +180,21 @@ def embed(
         seconds,
     )
     return EmbedResult(written, emptied, seconds, model_sha)
+
+
+def embed_since(
+    conn: psycopg2.extensions.connection,
+    encoder: Encoder,
+    start: datetime,
+    blocks: dict[str, InputBlock],
+) -> dict[str, np.ndarray]:
+    """The live tail: every pair's embeddings from `start` on replaced by the encoder's output
+    for `blocks`, the input rows there now (read_since; caller's transaction; new months'
+    leaves created). Returns each pair's embeddings, as stored."""
+    values = {pair: encoder.encode(block.features) for pair, block in blocks.items()}
+    rows = {pair: (blocks[pair].ts_epoch, list(v.T)) for pair, v in values.items()}
+    EMBEDDINGS.replace_from(conn, start, rows)
+    return values
 
 
 def empty_stale_leaves(

@@ -145,6 +145,59 @@ class PartitionedTable:
             cur.copy_expert(copy.as_string(conn), io.BytesIO(payload))
         return leaf
 
+    def replace_from(
+        self,
+        conn: psycopg2.extensions.connection,
+        start: datetime,
+        rows: dict[str, tuple[np.ndarray, Sequence[np.ndarray]]],
+    ) -> int:
+        """Replace every pair's rows from `start` on (the live tail; caller's transaction):
+        delete them, create the months' leaves the new rows need, binary COPY the rows
+        (pair -> (ts_epoch, one array per column)). Returns the rows written."""
+        self.ensure_parent(conn)
+        with conn.cursor() as cur:
+            cur.execute(
+                sql.SQL("delete from {}.{} where ts_utc >= %s").format(
+                    sql.Identifier(SCHEMA), sql.Identifier(self.name)
+                ),
+                (start,),
+            )
+        leaves = {
+            (pair, month): self.leaf_table(pair, month)
+            for pair, (ts_epoch, _) in rows.items()
+            for month in {_month_of(int(e)) for e in np.unique(np.asarray(ts_epoch) // 60) * 60}
+        }
+        with conn.cursor() as cur:  # one query, not two CREATE IF NOT EXISTS per pair
+            cur.execute(
+                "select c.relname from pg_class as c join pg_namespace as n"
+                " on n.oid = c.relnamespace where n.nspname = %s and c.relname = any(%s)",
+                (SCHEMA, list(leaves.values())),
+            )
+            existing = {row[0] for row in cur.fetchall()}
+        for (pair, month), leaf in sorted(leaves.items()):
+            if leaf not in existing:
+                self.ensure_partition(conn, pair, month)
+        written = 0
+        for pair, (ts_epoch, values) in sorted(rows.items()):
+            if len(values) != len(self.columns) or any(len(v) != len(ts_epoch) for v in values):
+                raise ValueError(f"{self.name} {pair}: value arrays do not match the columns")
+            if not len(ts_epoch):
+                continue
+            if not all(np.isfinite(v).all() for v in values):
+                raise BqxUserError(f"NaN or inf in the rows for {self.name} {pair}")
+            epochs = np.asarray(ts_epoch, dtype=np.int64)
+            target = sql.SQL("{}.{} ({})").format(
+                sql.Identifier(SCHEMA),
+                sql.Identifier(self.pair_table(pair)),
+                sql.SQL(", ").join(map(sql.Identifier, self.column_names)),
+            )
+            copy = sql.SQL("copy {} from stdin with (format binary)").format(target)
+            with conn.cursor() as cur:
+                payload = self.binary_copy(pair, epochs, values)
+                cur.copy_expert(copy.as_string(conn), io.BytesIO(payload))
+            written += len(epochs)
+        return written
+
     def binary_copy(self, pair: str, ts_epoch: np.ndarray, values: Sequence[np.ndarray]) -> bytes:
         """PostgreSQL binary COPY of (pair text, ts_utc timestamptz, *columns), via numpy.
 
@@ -166,3 +219,9 @@ class PartitionedTable:
             rows[f"v{i}"] = array
         header = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
         return header + rows.tobytes() + struct.pack(">h", -1)
+
+
+def _month_of(epoch: int) -> datetime:
+    """The first instant (UTC) of the month holding an epoch second."""
+    ts = datetime.fromtimestamp(epoch, UTC)
+    return datetime(ts.year, ts.month, 1, tzinfo=UTC)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from models_ml.common.forward import ForwardPass
 from models_ml.common.keras import load_keras
 
 TASKS = ("bqx", "vol", "regime")
@@ -136,8 +137,13 @@ class Predictions:
 
 
 def predict(model, x: np.ndarray, scaler: TargetScaler, batch_size: int = 4096) -> Predictions:
-    """Predictions in target units, whatever heads the model has."""
-    raw = model.predict(x, batch_size=batch_size, verbose=0)
+    """Predictions in target units, whatever heads the model has. `model` is a Keras model
+    (float32, TensorFlow: training and scoring) or its ForwardPass (float64, row by row
+    independent: every stored prediction, batch and live)."""
+    if isinstance(model, ForwardPass):
+        raw = model(x)
+    else:
+        raw = model.predict(x, batch_size=batch_size, verbose=0)
     if not isinstance(raw, dict):  # a one-head model returns its lone output as an array
         raw = {"bqx": raw}
     return Predictions(

@@ -7,6 +7,10 @@ one probability per regime class `p_<label>` (real). Each (pair, month) is one t
 truncate the leaf, COPY the new rows (binary; models_ml/common/partitioned_store.py), so a re-run
 gives the same rows. The input
 columns are compared with the manifest's list before any work.
+
+The nets run as float64 numpy forward passes of the saved models (models_ml/common/forward.py),
+not TensorFlow's predict, so a row's prediction depends on that row alone: `bqx online serve`
+predicts each new minute (predict_since) bitwise as this batch run does in month blocks.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 import numpy as np
 import psycopg2.extensions
@@ -21,6 +27,8 @@ import psycopg2.extensions
 from bqx.config import Settings
 from bqx.errors import BqxUserError
 from bqx.feature_reader import (
+    InputBlock,
+    InputColumn,
     ProgressCallback,
     input_columns,
     month_starts,
@@ -28,11 +36,12 @@ from bqx.feature_reader import (
 )
 from bqx.pairs import validate_pair
 from bqx.periods import load_periods
+from models_ml.common.forward import ForwardPass
 from models_ml.common.partitioned_store import PartitionedTable, ValueColumn
 from models_ml.common.preprocessing import standardize
 from models_ml.multitask.artifacts import MultitaskArtifacts, load_manifest, load_pair
 from models_ml.multitask.data import input_names, read_rows, require_inputs
-from models_ml.multitask.net import predict
+from models_ml.multitask.net import TargetScaler, predict
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +73,67 @@ def predictions_table(classes: list[str]) -> PartitionedTable:
     return PartitionedTable(TABLE, tuple(columns), "bqx predict multitask")
 
 
+@dataclass(frozen=True)
+class PairNet:
+    """One pair's net as a float64 forward pass, with its input and target scalers."""
+
+    forward: ForwardPass
+    x_scaler: Any
+    t_scaler: TargetScaler
+
+    @classmethod
+    def load(cls, artifacts: MultitaskArtifacts, pair: str) -> PairNet:
+        model, x_scaler, t_scaler = load_pair(artifacts, pair)
+        return cls(ForwardPass.of(model), x_scaler, t_scaler)
+
+    def columns(self, x: np.ndarray) -> list[np.ndarray]:
+        """The table's value columns for input rows x (features + embeddings), in order."""
+        p = predict(self.forward, standardize(self.x_scaler, x), self.t_scaler)
+        return [p.bqx, p.vol, p.regime, *np.asarray(p.regime_proba).T]
+
+
+@dataclass(frozen=True)
+class LiveNets:
+    """What `bqx online serve` keeps loaded: every trained pair's net, the input columns
+    (checked against the manifest) and the table of the regime classes."""
+
+    columns: list[InputColumn]
+    nets: dict[str, PairNet]
+    table: PartitionedTable
+
+    @classmethod
+    def load(cls, conn: psycopg2.extensions.connection, settings: Settings) -> LiveNets:
+        artifacts = MultitaskArtifacts.of(settings)
+        manifest = load_manifest(artifacts)
+        columns = input_columns(conn)
+        if input_names(columns) != manifest["features"]:
+            raise BqxUserError(
+                "the input columns differ from the ones the multi-task nets were trained on: "
+                "retrain with `bqx train multitask`"
+            )
+        nets = {pair: PairNet.load(artifacts, pair) for pair in manifest["pairs"]}
+        return cls(columns, nets, predictions_table(list(manifest["regime_classes"])))
+
+
+def predict_since(
+    conn: psycopg2.extensions.connection,
+    live: LiveNets,
+    start: datetime,
+    blocks: dict[str, InputBlock],
+    embeddings: dict[str, np.ndarray],
+) -> int:
+    """The live tail: every pair's predictions from `start` on replaced by its net's output for
+    the input rows there now (`blocks`, read_since) with their embeddings as just stored (the
+    values `bqx predict multitask` reads back from bqx.autoencoder_embeddings; caller's
+    transaction). Returns the rows written."""
+    rows = {}
+    for pair, net in live.nets.items():
+        if pair in blocks:
+            x = np.hstack([blocks[pair].features, embeddings[pair]]).astype(np.float32)
+            rows[pair] = (blocks[pair].ts_epoch, net.columns(x))
+    return live.table.replace_from(conn, start, rows)
+
+
 def predict_multitask(
     conn: psycopg2.extensions.connection,
     settings: Settings,
@@ -93,16 +163,14 @@ def predict_multitask(
         table.ensure_parent(conn)
     partitions = rows = 0
     todo = [(pair, month) for pair in pairs for month in months]
-    loaded: dict[str, tuple] = {}
+    loaded: dict[str, PairNet] = {}
     for done, (pair, month) in enumerate(todo, start=1):
         if pair not in loaded:
-            loaded = {pair: load_pair(artifacts, pair)}  # one pair's net in memory at a time
-        model, x_scaler, t_scaler = loaded[pair]
+            loaded = {pair: PairNet.load(artifacts, pair)}  # one pair's net at a time
         with conn:
             block = read_rows(conn, columns, pair, month, next_month(month))
             if len(block):
-                p = predict(model, standardize(x_scaler, block.x), t_scaler)
-                values = [p.bqx, p.vol, p.regime, *np.asarray(p.regime_proba).T]
+                values = loaded[pair].columns(block.x)
                 table.replace_leaf(conn, pair, month, block.ts_epoch, values)
                 partitions += 1
                 rows += len(block)
