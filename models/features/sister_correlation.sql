@@ -40,7 +40,16 @@
 -- the statement alone, rolled back, 3 runs): 0.95 s p50 at load 3.9 with the segment-long
 -- sums (planning 466 ms, execution 720 ms), 0.45 s at load 3.2 with the blocks, the copies
 -- of blocks ending before the tail dropped, only in-scope rows leaving the couples and
--- join_collapse_limit 1 (planning 100-160 ms, execution 335 ms). On real weeks a segment
+-- join_collapse_limit 1 (planning 100-160 ms, execution 335 ms). One blocking of 240 minutes
+-- with a carry in place of two of 480 (each joint row summed once, not twice), bench/live.py,
+-- 28 pairs, 60 minutes fed, back to back at load 2.3-2.7: this model's share of the tail
+-- 0.43 → 0.37 s p50, the tail 1.23 → 1.16 s, commit → 28 predictions 1.29 → 1.22 s p50.
+-- Batch, real March 2017, 28 pairs, the model alone on bench.features' database: 60-62 s →
+-- 43-45 s (server CPU 51-56 → 34-40 s, load 2.5-3.7); beside the other models in
+-- bench.features 144 s (load 4-5) → 55 s (load 3-3.5); same rows, values within 1.3e-12.
+-- EXPLAIN ANALYZE of the month: 36.9 s, of which the 168 couples about 27 s (window passes
+-- 12.6 s, correlation expressions 5.7 s, reading 5.6 s) and the pairs' 12-way joins 10 s.
+-- On real weeks a segment
 -- runs from Sunday 22:00 to Friday: the former sums read up to 7,000 minutes a couple. A flat window
 -- gives 0, and so does a sister with no bars at all in the data set (a user may load only a
 -- few pairs); a sister that has bars must have a full window for the row to appear.
