@@ -50,3 +50,74 @@
         {{ minutes_between(scope_start(), ts_column) }} + {{ 2 * half - 1 }} - ({{ row_column }} + blockings.blocking * {{ half }}) % {{ 2 * half }} >= 0
     {%- endif -%}
 {%- endmacro %}
+
+{#- One blocking with a carry (sister_correlation). Blocks of B ≥ the longest window W rows,
+    laid once: a row's running sums restart at its block's start, and a window reaching back
+    into the previous block adds that block's tail, its total minus the running sum before the
+    window's first row. A window of at most B rows crosses at most one block start, so every
+    row is summed once (not in two copies), the sums stay bounded by B rows, and a row needs
+    the rows from the start of the block its window begins in: at most W − 1 + B − 1 back. -#}
+
+{% macro carry_block_columns(row_column, block_rows) -%}
+    {#- select-list items: the block and the row's index in it, blocks of `block_rows` rows -#}
+    {{ int_div(row_column, block_rows) }} as block_id,
+    {{ row_column }} % {{ block_rows }} as block_row
+{%- endmacro %}
+
+{% macro carry_reaches_scope(ts_column, row_column, block_rows, max_window) -%}
+    {#- A predicate on a row (one a minute, `row_column` its minute on the blocks): its block
+        ends at or after the first row of the first in-scope window (max_window − 1 minutes
+        before the scope). Whole blocks go, so the sums and totals of the others are untouched. -#}
+    {%- if scope_start() is none -%}
+        true
+    {%- else -%}
+        {{ minutes_between(scope_start(), ts_column) }} + {{ block_rows - 1 + max_window - 1 }} - {{ row_column }} % {{ block_rows }} >= 0
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro carry_halo_minutes(block_rows, max_window) -%}
+    {#- the farthest a row in scope reaches back: to the start of the block its window begins in -#}
+    {{ return(max_window - 1 + block_rows - 1) }}
+{%- endmacro %}
+
+{% macro carried_sums(terms) -%}
+    {#- select-list items run_<name> and total_<name> for each (name, expr) of `terms`: the
+        running sum within the row's block (window `carry_run`) and the block's total (window
+        `carry_block`) -#}
+    {%- set items = [] -%}
+    {%- for name, expr in terms -%}
+        {%- do items.append('sum(' ~ expr ~ ') over carry_run as run_' ~ name) -%}
+        {%- do items.append('sum(' ~ expr ~ ') over carry_block as total_' ~ name) -%}
+    {%- endfor -%}
+    {{ return(items) }}
+{%- endmacro %}
+
+{% macro sums_before_window(terms, window, block_rows) -%}
+    {#- select-list items before_<window>_<name> for each (name, expr) of `terms`, at a row u
+        (from the columns of carried_sums and block_row): what the window of `window` rows
+        starting at u subtracts from the running sum of its last row t. That is the running
+        sum before u when t is in u's block (u at most block_rows − window into it), else that
+        less u's block total: the window then holds the rest of u's block and t's block up to
+        t. -#}
+    {%- set items = [] -%}
+    {%- for name, expr in terms -%}
+        {%- do items.append('run_' ~ name ~ ' - ' ~ expr ~ ' - case when block_row > ' ~ (block_rows - window) ~ ' then total_' ~ name ~ ' else 0 end as before_' ~ window ~ '_' ~ name) -%}
+    {%- endfor -%}
+    {{ return(items) }}
+{%- endmacro %}
+
+{% macro lagged_sums_before(names, window, over) -%}
+    {#- The select-list item before_<window>: sums_before_window's columns of the window's first
+        row, window − 1 rows back in the window named `over`, as one array (`names`' order; one
+        lag fetches the row once, not once per sum). Null when that row does not exist. -#}
+    {%- set columns = [] -%}
+    {%- for name in names -%}{%- do columns.append('before_' ~ window ~ '_' ~ name) -%}{%- endfor -%}
+    lag({{ array_of(columns) }}, {{ window - 1 }}) over {{ over }} as before_{{ window }}
+{%- endmacro %}
+
+{% macro window_sum_carried(name, position, window) -%}
+    {#- the sum of term `name` (item `position`, 1-based, of lagged_sums_before) over the
+        `window` rows ending at this row: its running sum less what the window's first row
+        says to subtract -#}
+    (run_{{ name }} - {{ array_item('before_' ~ window, position) }})
+{%- endmacro %}

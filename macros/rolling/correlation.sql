@@ -13,30 +13,23 @@
     )
 {%- endmacro %}
 
-{% macro joint_running_sums(x, y) -%}
-    {#- joint_rows and the running sums sum_x, sum_y, sum_xx, sum_yy, sum_xy of x and y over
-        the window named `joint` -#}
-    row_number() over joint as joint_rows,
-            sum({{ x }}) over joint as sum_x,
-            sum({{ y }}) over joint as sum_y,
-            sum({{ x }} * {{ x }}) over joint as sum_xx,
-            sum({{ y }} * {{ y }}) over joint as sum_yy,
-            sum({{ x }} * {{ y }}) over joint as sum_xy
+{% macro correlation_terms(x, y) -%}
+    {#- [(name, expr), ...]: the five sums a Pearson correlation of x and y needs, named x, y,
+        xx, yy, xy -#}
+    {{ return([('x', x), ('y', y), ('xx', x ~ ' * ' ~ x), ('yy', y ~ ' * ' ~ y), ('xy', x ~ ' * ' ~ y)]) }}
 {%- endmacro %}
 
-{% macro correlations_from_running(partition) -%}
+{% macro correlations_from_carried() -%}
     {#- corr_<W> for W in sister_corr_windows(): Pearson correlations over the last W joint
-        rows, from the columns of joint_running_sums() within `partition`; null until W joint
-        rows exist -#}
+        rows, from the running sums run_<name> of correlation_terms and the lagged arrays
+        before_<W> (lagged_sums_before, macros/rolling/blocks.sql); null until W joint rows
+        exist (joint_rows) -#}
+    {%- set names = correlation_terms('x', 'y') | map(attribute=0) | list %}
     {%- for w in sister_corr_windows() %}
+        {%- set sums = {} %}
+        {%- for name in names %}{% do sums.update({name: window_sum_carried(name, loop.index, w)}) %}{% endfor %}
         case when joint_rows >= {{ w }} then
-            {{ pearson_from_sums(
-                window_from_running('sum_x', w, partition),
-                window_from_running('sum_y', w, partition),
-                window_from_running('sum_xx', w, partition),
-                window_from_running('sum_yy', w, partition),
-                window_from_running('sum_xy', w, partition),
-                w) }}
+            {{ pearson_from_sums(sums['x'], sums['y'], sums['xx'], sums['yy'], sums['xy'], w) }}
         end as corr_{{ w }}{{ "," if not loop.last }}
     {%- endfor %}
 {%- endmacro %}

@@ -8,12 +8,11 @@
 
 {% macro sister_correlation_of_couple(x, y, partition) -%}
     {#- ts_utc, corr_<W> for W in sister_corr_windows(): the rolling correlation of the bqx of
-        pairs x and y over their last W joint minutes, from running sums rebased per clock
-        block (blocked_couple_correlations) within `partition` (the two segments) -#}
+        pairs x and y over their last W joint minutes, from running sums on clock blocks with a
+        carry (blocked_couple_correlations) within `partition` (the two segments) -#}
     {%- call blocked_couple_correlations([], partition) %}
                 from {{ ref('int_m1_series') }} as a
                 inner join {{ ref('int_m1_series') }} as b on a.ts_utc = b.ts_utc
-                {{ block_copies() }}
                 where
                     a.pair = '{{ validate_pair(x) }}'
                     and b.pair = '{{ validate_pair(y) }}'
@@ -27,73 +26,78 @@
 
 {% macro blocked_couple_correlations(keys, partition) -%}
     {#- A query of `keys`, ts_utc and corr_<W> for W in sister_corr_windows(): couples'
-        correlations from running sums rebased per clock block (couple_block_columns) within
-        `partition`, for the minutes in scope. The caller's body is the FROM and WHERE of the
-        joined rows (`keys` from alias c, the two pairs' rows as a and b, block_copies(), and
-        couple_rows_in_scope); this adds block_reaches_scope. -#}
+        correlations from running sums on clock blocks with a carry (couple_block_columns)
+        within `partition`, for the minutes in scope; a row whose window is not full has null
+        correlations (the callers drop it). The caller's body is the FROM and WHERE of the
+        joined rows (`keys` from alias c, the two pairs' rows as a and b, and
+        couple_rows_in_scope); this adds carry_reaches_scope.
+
+        One sort for two window passes: the running sums and block totals (partition,
+        block_id, by minute), then the joint row count and the lags (partition, ordered by
+        block_id and minute: the same order). A couple's joined rows leave the merge join in
+        minute order, which is this order too (segments and blocks only grow with the
+        minute), so the sort finds them sorted. -#}
+    {%- set windows = sister_corr_windows() %}
+    {%- set block = couple_block_minutes() %}
+    {%- set terms = correlation_terms('x', 'y') %}
+    {%- set names = terms | map(attribute=0) | list %}
+    {%- set before, lagged = [], [] %}
+    {%- for w in windows %}
+        {%- do before.extend(sums_before_window(terms, w, block)) %}
+        {%- do lagged.append(lagged_sums_before(names, w, 'couple_rows')) %}
+    {%- endfor %}
     select
-        {%- for key in keys %}
-        {{ key }},
-        {%- endfor %}
-        ts_utc,
-        {%- for w in sister_corr_windows() %}
-        corr_{{ w }}{{ "," if not loop.last }}
-        {%- endfor %}
+        {{ column_lines(keys + ['ts_utc'], 8) }},
+        {{- correlations_from_carried() }}
     from (
         select
-            {%- for key in keys %}
-            {{ key }},
-            {%- endfor %}
-            ts_utc,
-            block_row,
-            {{- correlations_from_running(block_partition(partition)) | indent(4) }}
+            {{ column_lines(keys + ['ts_utc', 'row_number() over couple_rows as joint_rows'] + numbered('run_', names) + lagged, 12) }}
         from (
             select
-                {%- for key in keys %}
-                {{ key }},
-                {%- endfor %}
-                ts_utc,
-                segment_x,
-                segment_y,
-                blocking,
-                block_id,
-                block_row,
-                {{ joint_running_sums('x', 'y') | indent(8) }}
+                {{ column_lines(keys + ['ts_utc', 'segment_x', 'segment_y', 'block_id'] + numbered('run_', names) + before, 16) }}
             from (
                 select
-                    {%- for key in keys %}
-                    c.{{ key }},
-                    {%- endfor %}
-                    a.ts_utc,
-                    a.segment_start_utc as segment_x,
-                    b.segment_start_utc as segment_y,
-                    a.bqx_60 as x,
-                    b.bqx_60 as y,
-                    {{ couple_block_columns('a.ts_utc') }}
-                {{ caller() | trim }}
-                    and {{ block_reaches_scope('a.ts_utc', couple_minute('a.ts_utc'), sister_corr_windows() | max) }}
-            ) as blocked
-            window joint as (
-                partition by {{ block_partition(partition) }} order by ts_utc
-                rows unbounded preceding
-            )
-        ) as running
-    ) as correlated
-    where {{ in_own_block(sister_corr_windows() | max) }} and {{ ts_in_scope('ts_utc') }}
+                    {{ column_lines(keys + ['ts_utc', 'segment_x', 'segment_y', 'block_id', 'block_row', 'x', 'y'] + carried_sums(terms), 20) }}
+                from (
+                    select
+                        {{ column_lines(numbered('c.', keys) + [
+                            'a.ts_utc',
+                            'a.segment_start_utc as segment_x',
+                            'b.segment_start_utc as segment_y',
+                            'a.bqx_60 as x',
+                            'b.bqx_60 as y',
+                            couple_block_columns('a.ts_utc')], 24) }}
+                    {{ caller() | trim | indent(4) }}
+                        and {{ carry_reaches_scope('a.ts_utc', couple_minute('a.ts_utc'), block, windows | max) }}
+                ) as blocked
+                window
+                    carry_run as (partition by {{ partition }}, block_id order by ts_utc rows unbounded preceding),
+                    carry_block as (partition by {{ partition }}, block_id)
+            ) as running
+        ) as before
+        window couple_rows as (partition by {{ partition }} order by block_id, ts_utc)
+    ) as carried
+    where {{ ts_in_scope('ts_utc') }}
+{%- endmacro %}
+
+{% macro couple_block_minutes() -%}
+    {#- B, the minutes of a couple's clock block: the longest sister window, the shortest block
+        whose windows cross at most one block start -#}
+    {{ return(sister_corr_windows() | max) }}
 {%- endmacro %}
 
 {% macro couple_block_columns(ts_column) -%}
-    {#- blocking, block_id and block_row of a couple's row (macros/rolling/blocks.sql), its
-        blocks fixed on the clock: minutes since 1970-01-01 in blocks of 2·H, H the longest
-        window. The running sums restart at each block, so a row's windows need the rows from
-        its own block's start, at most 2·H − 1 minutes back, not from the two segments' starts
-        (up to a week of minutes, which a tail build read for each of the 168 couples). A
-        couple's joint minutes have no holes (the grid fills every minute of a segment, test
-        segment_start_is_consistent), so W joint rows are W minutes and a row at H or more
-        minutes into its block has its whole window in that block once the segments have W
-        joint rows; the block's row count then equals the segments' up to W. The sums are of
-        at most 2·H rows, so values move from the former segment-long sums by rounding only. -#}
-    {{- block_columns(couple_minute(ts_column), sister_corr_windows() | max) }}
+    {#- block_id and block_row of a couple's row (carry_block_columns, macros/rolling/blocks.sql),
+        its blocks fixed on the clock: minutes since 1970-01-01 in blocks of B minutes
+        (couple_block_minutes). The running sums restart at each block and a window reaching
+        into the previous block carries that block's tail, so a row's windows need the rows
+        from the start of the block its longest window begins in, at most W − 1 + B − 1
+        minutes back, not from the two segments' starts (up to a week of minutes, which a
+        tail build read for each of the 168 couples). A couple's joint minutes have no holes
+        (the grid fills every minute of a segment, test segment_start_is_consistent), so W
+        joint rows are W minutes. The sums are of at most B rows, so values move from
+        segment-long sums by rounding only. -#}
+    {{- carry_block_columns(couple_minute(ts_column), couple_block_minutes()) }}
 {%- endmacro %}
 
 {% macro couple_minute(ts_column) -%}
@@ -102,11 +106,11 @@
 {%- endmacro %}
 
 {% macro couple_rows_in_scope(ts_column) -%}
-    {#- A couple's rows a build reads: those in scope and the 2·H − 1 minutes before (the
-        longest reach back to a row's own block start, couple_block_columns). Neither the
-        segments' starts (a tail build's halo) nor halo_days are needed: each row carries its
-        segment start. -#}
-    {{- ts_in_scope(ts_column, halo_before=true, halo_minutes=2 * block_half(sister_corr_windows() | max) - 1) }}
+    {#- A couple's rows a build reads: those in scope and the W − 1 + B − 1 minutes before (the
+        farthest back a row in scope reaches, couple_block_columns). Neither the segments'
+        starts (a tail build's halo) nor halo_days are needed: each row carries its segment
+        start. -#}
+    {{- ts_in_scope(ts_column, halo_before=true, halo_minutes=carry_halo_minutes(couple_block_minutes(), sister_corr_windows() | max)) }}
 {%- endmacro %}
 
 {% macro minutes_without_sisters(pair, leading_columns, indent) -%}
@@ -240,7 +244,6 @@ couple_correlations as (
                 ) as c (pair_x, pair_y)
                 inner join {{ ref('int_m1_series') }} as a on c.pair_x = a.pair
                 inner join {{ ref('int_m1_series') }} as b on c.pair_y = b.pair and a.ts_utc = b.ts_utc
-                {{ block_copies() }}
                 where
                     a.bqx_60 is not null
                     and b.bqx_60 is not null

@@ -10,11 +10,16 @@
     'work_mem': '4MB',
     'enable_nestloop': 'off',
     'enable_hashjoin': 'off',
+    'enable_seqscan': 'off',
     'max_parallel_workers_per_gather': 0,
     'join_collapse_limit': 1,
 } %}
-{#- float8 running sums rebased per clock block: any build reads at most 479 minutes before
-    its first minute (couple_rows_in_scope) -#}
+{#- float8 running sums on clock blocks with a carry: any build reads at most 478 minutes before
+    its first minute (couple_rows_in_scope). enable_seqscan off: each couple's first pair was
+    read by a sequential scan of its partitions and a sort on the minute (23 + 5 ms a couple,
+    real March 2017), the second by its (pair, ts_utc) index in order (9 ms for as many rows);
+    both by the index, the month's statement held 0.35 GiB less (the 168 sorts' memory lives
+    until the statement ends) and ran 1-3 s faster (EXPLAIN ANALYZE 38.2 → 36.9 s). -#}
 {{ config(materialized='partitioned_table', build_by_month=true, pre_hook=local_settings(settings)) }}
 -- depends_on: {{ ref('pairs') }} (the partition tree has one branch per pair of the seed)
 -- depends_on: {{ ref('sister_pairs') }} (read at compile time)
@@ -28,13 +33,23 @@
 -- pair partitions on the minute; its windows run over the minutes where both have bqx and
 -- restart when either pair's series restarts after a gap (both segments partition the window).
 -- Correlations come from float8 running sums minus their lag: O(n) for any W. The sums restart
--- on blocks of the clock (macro couple_block_columns), so a build reads a few hours before its
+-- on blocks of the clock, 240 minutes, and a window reaching into the previous block carries
+-- that block's tail (macro couple_block_columns), so a build reads a few hours before its
 -- first minute instead of the segments from their starts (see there). The live tail of one
 -- minute, 28 generated pairs, segments 1,123 minutes old (bench/live.py's market at 16:00,
 -- the statement alone, rolled back, 3 runs): 0.95 s p50 at load 3.9 with the segment-long
 -- sums (planning 466 ms, execution 720 ms), 0.45 s at load 3.2 with the blocks, the copies
 -- of blocks ending before the tail dropped, only in-scope rows leaving the couples and
--- join_collapse_limit 1 (planning 100-160 ms, execution 335 ms). On real weeks a segment
+-- join_collapse_limit 1 (planning 100-160 ms, execution 335 ms). One blocking of 240 minutes
+-- with a carry in place of two of 480 (each joint row summed once, not twice), bench/live.py,
+-- 28 pairs, 60 minutes fed, back to back at load 2.3-2.7: this model's share of the tail
+-- 0.43 → 0.37 s p50, the tail 1.23 → 1.16 s, commit → 28 predictions 1.29 → 1.22 s p50.
+-- Batch, real March 2017, 28 pairs, the model alone on bench.features' database: 60-62 s →
+-- 43-45 s (server CPU 51-56 → 34-40 s, load 2.5-3.7); beside the other models in
+-- bench.features 144 s (load 4-5) → 55 s (load 3-3.5); same rows, values within 1.3e-12.
+-- EXPLAIN ANALYZE of the month: 36.9 s, of which the 168 couples about 27 s (window passes
+-- 12.6 s, correlation expressions 5.7 s, reading 5.6 s) and the pairs' 12-way joins 10 s.
+-- On real weeks a segment
 -- runs from Sunday 22:00 to Friday: the former sums read up to 7,000 minutes a couple. A flat window
 -- gives 0, and so does a sister with no bars at all in the data set (a user may load only a
 -- few pairs); a sister that has bars must have a full window for the row to appear.

@@ -126,8 +126,9 @@ def test_sister_correlations_match_a_pandas_rolling_correlation(built):
     """Every sister's 60- and 240-minute correlation with PAIR, against pandas' rolling
     correlation of bqx_60 over a full-minute index (a gap leaves NaN, so windows restart after
     it as the segments do); a row exists exactly where every sister's 240-minute window is
-    full. The SQL rebases its running sums on clock blocks of 480 minutes (macro
-    couple_block_columns): this holds rows far into the blocks and across their starts."""
+    full. The SQL restarts its running sums on clock blocks of 240 minutes, a window that
+    reaches into the previous block carrying its tail (macro couple_block_columns): this holds
+    windows inside one block and across a block start, at every offset into the block."""
     _, conn = built
     table = table_of(conn, "sister_correlation", PAIR)
     bars = frame(
