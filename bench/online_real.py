@@ -48,15 +48,27 @@ from models_ml.evaluation.bootstrap import DAY_MINUTES, paired_mean_interval
 
 sys.path.insert(0, str(common.REPO / "lambda"))  # the Lambda code root (see bqx/cli/online.py)
 
-from bqx_online.config import OnlineConfig  # noqa: E402
+from bqx_online import river_copies  # noqa: E402
+from bqx_online.batched import BatchedStore  # noqa: E402
+from bqx_online.config import DEFAULT_FEATURES, OnlineConfig  # noqa: E402
 from bqx_online.evaluation import learned_predictions, score, score_by_period  # noqa: E402
 from bqx_online.features import load_history  # noqa: E402
 from bqx_online.replay import replay  # noqa: E402
 from bqx_online.service import OnlineService  # noqa: E402
 from bqx_online.storage_postgres import PostgresStore  # noqa: E402
 
-PAIRS = tuple(os.environ.get("BQX_ONLINE_REAL_PAIRS", "EURUSD,GBPUSD,USDJPY").split(","))
-WARM = (datetime(2017, 10, 23, tzinfo=UTC), datetime(2017, 11, 1, tzinfo=UTC))
+_PAIRS = os.environ.get("BQX_ONLINE_REAL_PAIRS", "EURUSD,GBPUSD,USDJPY")
+PAIRS = tuple(UNIVERSE) if _PAIRS == "all" else tuple(_PAIRS.split(","))
+# the warm-up's first day (BQX_ONLINE_REAL_WARM_FROM) and a wall-time cap on the evaluation
+# replay in seconds (BQX_ONLINE_REAL_MAX_SECONDS; it stops at the next market day, scored as far
+# as it got)
+WARM = (
+    datetime.fromisoformat(os.environ.get("BQX_ONLINE_REAL_WARM_FROM", "2017-10-23")).replace(
+        tzinfo=UTC
+    ),
+    datetime(2017, 11, 1, tzinfo=UTC),
+)
+MAX_SECONDS = float(os.environ.get("BQX_ONLINE_REAL_MAX_SECONDS", "0"))
 EVAL = (datetime(2017, 11, 1, tzinfo=UTC), datetime(2017, 12, 30, tzinfo=UTC))
 HORIZON = 60
 RESAMPLES = 1000
@@ -227,18 +239,98 @@ def score_pairs(store, static, pairs) -> dict:
     return out
 
 
+def replay_span(service, minutes, label: str, deadline: float | None = None) -> dict:
+    """Replay `minutes` a market day at a time (each day ends with a checkpoint of every
+    learner), stopping at the first day boundary after `deadline` (perf_counter seconds)."""
+    days: dict = {}
+    for minute in minutes:
+        days.setdefault(minute.date(), []).append(minute)
+    done, seconds, steps, stopped = 0, 0.0, [], None
+    show = progress_printer(label)
+    for day, day_minutes in days.items():
+        if deadline is not None and time.perf_counter() > deadline:
+            stopped = f"{day}"
+            break
+        result = replay(service, day_minutes)
+        done += result.minutes
+        seconds += result.seconds
+        steps.extend(result.step_seconds)
+        show("replaying minutes", done, len(minutes))
+    return {"minutes": done, "seconds": seconds, "steps": steps, "stopped_before": stopped}
+
+
+def open_learner(conn, settings: Settings, pairs, checkpoint_every: int, batched: bool):
+    """The replay's store and service: the plain PostgresStore (every write its own round
+    trip, as the handler does) or BatchedStore over it (batch_minutes = checkpoint_every)."""
+    store = PostgresStore(conn, settings.artifacts_dir / "online_real")
+    store.ensure()
+    for pair in pairs:
+        store.reset(pair)
+    if batched:
+        store = BatchedStore(store, batch_minutes=checkpoint_every)
+    config = OnlineConfig(pairs=tuple(pairs), checkpoint_every=checkpoint_every)
+    return store, config
+
+
+def throughput(pairs, days: int) -> dict:
+    """Before / after on the same span, pairs and machine: the first `days` market days of
+    WARM replayed with the plain store, checkpoints every 60 minutes and river's generic
+    deepcopy (the old driver), then with BatchedStore, a checkpoint per market day and
+    river_copies' exact copies (the new one). The stored predictions of the two runs must be
+    identical: what changed is how fast, not what is measured."""
+    settings = Settings.from_env()
+    prepare(settings)
+    conn = db.connect(settings)
+    source = load_history(conn, pairs, WARM[0], EVAL[1], DEFAULT_FEATURES, HORIZON, False)
+    minutes = [m for m in source.minutes() if m < WARM[1]]
+    first_days = sorted({m.date() for m in minutes})[:days]
+    minutes = [m for m in minutes if m.date() in first_days]
+    out: dict = {"pairs": list(pairs), "minutes": len(minutes), "runs": {}}
+    stored = {}
+    for name, every, batched in (("before", 60, False), ("after", 1440, True)):
+        if batched:
+            river_copies.install()
+        else:
+            river_copies.uninstall()  # river's generic deepcopy, as before
+        store, config = open_learner(conn, settings, pairs, every, batched)
+        service = OnlineService(config, store, source)
+        load = os.getloadavg()[0]
+        started = time.perf_counter()
+        replay(service, minutes)
+        seconds = time.perf_counter() - started
+        if isinstance(store, BatchedStore):
+            store.flush()
+            store = store.store
+        stored[name] = {
+            pair: [
+                (p.ts_utc, p.prediction, p.member_predictions, p.realized)
+                for p in learned_predictions(store, pair, HORIZON, WARM[0], WARM[1])
+            ]
+            for pair in pairs
+        }
+        out["runs"][name] = {
+            "seconds": seconds,
+            "pair_minutes_per_s": len(minutes) * len(pairs) / seconds,
+            "load_before": load,
+            "load_after": os.getloadavg()[0],
+            "learned": sum(len(v) for v in stored[name].values()),
+        }
+    out["identical_predictions"] = stored["before"] == stored["after"]
+    out["speedup"] = (
+        out["runs"]["after"]["pair_minutes_per_s"] / out["runs"]["before"]["pair_minutes_per_s"]
+    )
+    conn.close()
+    return out
+
+
 def main(score_only: bool = False) -> dict:
     settings = Settings.from_env()
     prepare(settings)
     conn = db.connect(settings)
-    config = OnlineConfig(pairs=PAIRS, checkpoint_every=60)
     started = time.perf_counter()
-    source = load_history(conn, PAIRS, WARM[0], EVAL[1], config.features, HORIZON, False)
+    source = load_history(conn, PAIRS, WARM[0], EVAL[1], DEFAULT_FEATURES, HORIZON, False)
     read_seconds = time.perf_counter() - started
     static = ridge_static(source, PAIRS)
-
-    store = PostgresStore(conn, settings.artifacts_dir / "online_real")
-    store.ensure()
     report: dict = {
         "machine": common.machine(),
         "pairs": list(PAIRS),
@@ -247,25 +339,30 @@ def main(score_only: bool = False) -> dict:
         "load_start": os.getloadavg()[0],
     }
     if not score_only:
-        for pair in PAIRS:
-            store.reset(pair)
+        # a market day per batch and per checkpoint: the learner is the handler's, stepped
+        # every minute; only the driver's writes are batched (BatchedStore)
+        store, config = open_learner(conn, settings, PAIRS, 1440, batched=True)
         service = OnlineService(config, store, source)
         minutes = source.minutes()
         warm_minutes = [m for m in minutes if m < WARM[1]]
         eval_minutes = [m for m in minutes if m >= EVAL[0]]
-        warm = replay(service, warm_minutes, progress_printer("warm-up"))
-        evaluation = replay(service, eval_minutes, progress_printer("evaluation"))
+        deadline = time.perf_counter() + MAX_SECONDS if MAX_SECONDS else None
+        warm = replay_span(service, warm_minutes, "warm-up")
+        evaluation = replay_span(service, eval_minutes, "evaluation", deadline)
+        store.flush()
         report |= {
-            "warm_minutes": warm.minutes,
-            "eval_minutes": evaluation.minutes,
-            "replay_minutes_per_s": (warm.minutes + evaluation.minutes)
-            / (warm.seconds + evaluation.seconds),
-            "step_p50_ms": float(np.median(evaluation.step_seconds) * 1e3),
+            "warm_minutes": warm["minutes"],
+            "eval_minutes": evaluation["minutes"],
+            "eval_stopped_before": evaluation["stopped_before"],
+            "replay_minutes_per_s": (warm["minutes"] + evaluation["minutes"])
+            / (warm["seconds"] + evaluation["seconds"]),
+            "step_p50_ms": float(np.median(evaluation["steps"]) * 1e3),
         }
+    store = PostgresStore(conn, settings.artifacts_dir / "online_real")
     report |= score_pairs(store, static, PAIRS)
     report["load_end"] = os.getloadavg()[0]
     conn.close()
-    out = settings.reports_dir / f"online_real_{'_'.join(PAIRS)}.json"
+    out = settings.reports_dir / f"online_real_{len(PAIRS)}_pairs.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2, default=str))
     report["json"] = str(out)
@@ -323,4 +420,8 @@ def print_report(report: dict) -> None:
 
 
 if __name__ == "__main__":
-    print_report(main(score_only="--score" in sys.argv))
+    if "--throughput" in sys.argv:
+        days = int(os.environ.get("BQX_ONLINE_REAL_DAYS", "2"))
+        print(json.dumps(throughput(PAIRS, days), indent=2, default=str))
+    else:
+        print_report(main(score_only="--score" in sys.argv))

@@ -40,7 +40,10 @@ import numpy as np
 from river import drift, ensemble, forest, linear_model, optim, preprocessing, tree
 
 from bqx.metrics import mae
+from bqx_online import river_copies
 from bqx_online.config import EnsembleConfig
+
+river_copies.install()  # the trees' split attempts copy stats.Var: fast and exact (see there)
 
 STATIC_MEMBER = "multitask"
 ZERO_MEMBER = "zero"

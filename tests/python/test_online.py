@@ -21,6 +21,7 @@ import pytest
 
 from bqx import db
 from bqx.metrics import mae
+from bqx_online.batched import BatchedStore
 from bqx_online.config import DriftConfig, EnsembleConfig, OnlineConfig
 from bqx_online.drift import DriftMonitor, lag1_autocorrelation, long_run_sd
 from bqx_online.ensemble import (
@@ -210,6 +211,47 @@ def test_crash_then_restart_loses_nothing_and_learns_nothing_twice(
     stored = store.predictions("USDJPY", HORIZON, minute(spec, -1), minute(spec, 76))
     assert [p.ts_utc for p in stored] == [minute(spec, i) for i in range(77)]
     assert sum(p.learned_at is not None for p in stored) == 76 - HORIZON + 1
+
+
+def stored_rows(store, pairs, spec: StreamSpec) -> dict:
+    """Every prediction row (learned marks included) and drift event a store holds."""
+    rows = {}
+    for pair in pairs:
+        rows[pair] = (
+            store.predictions(pair, HORIZON, minute(spec, -1), minute(spec, spec.minutes)),
+            [(e.ts_utc, e.detector) for e in store.drift_events(pair)],
+            store.load_checkpoint(pair)[0].learned_through,
+        )
+    return rows
+
+
+@pytest.mark.parametrize("crash_at", [None, "save_checkpoint"])
+def test_a_batched_replay_stores_what_the_plain_one_does(make_store, crash_at):
+    """BatchedStore (the replay driver's writes in batches, reads from memory) leaves the
+    back end with exactly the rows of a replay through the store itself, minute by minute;
+    and a crash at a checkpoint (the buffered rows were written just before it), restarted
+    with a fresh BatchedStore, ends in the same rows too."""
+    spec = StreamSpec(start=START, minutes=400, n_features=6, change_at=250, overlap=True, seed=9)
+    pairs = ("GBPUSD", "AUDJPY")  # not the drift tests' EURUSD: moto's CloudWatch is shared
+    source = generate(spec, pairs)
+    config = online_config(
+        pairs=pairs, checkpoint_every=40, drift=DriftConfig(warmup=60, baseline_window=60)
+    )
+    plain = make_store()
+    replay(OnlineService(config, plain, source), source.minutes())
+
+    store = make_store()
+    inner = CrashingStore(store, crash_at) if crash_at else store
+    batched = BatchedStore(inner, batch_minutes=25)
+    if crash_at:
+        with pytest.raises(Crash):
+            replay(OnlineService(config, batched, source), source.minutes())
+        batched = BatchedStore(store, batch_minutes=25)  # a new process
+    replay(OnlineService(config, batched, source), source.minutes())
+    batched.flush()
+    expected = stored_rows(plain, pairs, spec)
+    assert sum(len(rows[0]) for rows in expected.values()) == 400 * len(pairs)
+    assert stored_rows(store, pairs, spec) == expected
 
 
 def test_checkpoint_round_trip_predicts_the_same(make_store):
@@ -523,6 +565,47 @@ def test_trailing_scale_follows_a_volatility_change_within_two_hours_of_outcomes
             moved_old.append(np.log(old.value / before[1]) / np.log(factor))
         assert np.mean(moved_new) > 0.75, (factor, moved_new)
         assert np.mean(moved_old) < 0.55, (factor, moved_old)
+
+
+def test_fast_river_copies_change_no_prediction():
+    """river_copies (installed by ensemble.py) copies stats.Var directly instead of through
+    the generic deepcopy: a forest and bagged trees fed the same stream predict exactly the
+    same numbers with and without it, and a copy is equal but not the same object."""
+    import copy
+
+    from river import stats
+
+    from bqx_online import river_copies
+
+    spec = StreamSpec(start=START, minutes=900, n_features=6, seed=11)
+    source = generate(spec, ["EURUSD"])
+    rows = [source.features(minute(spec, i), ["EURUSD"]).get("EURUSD") for i in range(840)]
+    targets = [source.realized("EURUSD", minute(spec, i + HORIZON)) for i in range(840)]
+
+    def predictions() -> list[float]:
+        model = AdaptiveEnsemble(EnsembleConfig(arf_models=3, bagged_models=2, seed=5))
+        out = []
+        for i, (x, y) in enumerate(zip(rows, targets, strict=True)):
+            if x is None or y is None:
+                continue
+            out.append(model.predict_members(x)[1])
+            model.learn_one(x, y, minute=i)
+        return out
+
+    try:
+        river_copies.uninstall()
+        generic = predictions()
+    finally:
+        river_copies.install()
+    assert predictions() == generic
+    var = stats.Var()
+    for value in (1.0, 2.5, -3.0):
+        var.update(value)
+    copied = copy.deepcopy(var)
+    assert (copied.get(), copied.mean.get(), copied.n) == (var.get(), var.mean.get(), var.n)
+    assert copied is not var and copied.mean is not var.mean
+    copied.update(10.0)
+    assert var.n == 3
 
 
 def test_members_learn_the_target_in_vol_units():
