@@ -49,7 +49,7 @@ from bqx_online.storage_postgres import PostgresStore
 from bqx_online.wakeup import BarsListener
 from models_ml.autoencoder.embeddings import EmbedConfig, embed
 from models_ml.autoencoder.training import AutoencoderConfig, train_autoencoder
-from models_ml.live import LiveModels
+from models_ml.live import LiveModels, freeze_loaded_objects
 from models_ml.multitask.training import MultitaskConfig, train_multitask
 
 PAIRS = tuple(os.environ.get("BQX_BENCH_LIVE_PAIRS", ",".join(ALL_PAIRS)).split(","))
@@ -116,6 +116,8 @@ def main() -> None:
     service = OnlineService(config, store, source)
     session = DbtSession(settings) if DBT_MODE == "session" else None
     listener = BarsListener(db.connect(settings))
+    if live_models:
+        freeze_loaded_objects()  # as serve does once it has loaded the models
     parts: dict[str, list[float]] = {
         k: [] for k in ("commit", "wake", "tail", "models", "step", "total")
     }

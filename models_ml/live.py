@@ -24,6 +24,7 @@ while serve runs (a manifest's modification time changes) is picked up at the ne
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import Callable
@@ -191,6 +192,19 @@ class LiveModels:
             nets - encoded,
             done - nets,
         )
+
+
+def freeze_loaded_objects() -> int:
+    """Exempt every object alive now (TensorFlow, the nets, dbt's parsed project) from the
+    garbage collector's full passes; returns how many. Call once serve has loaded them.
+
+    Why: with TensorFlow loaded a process holds ~540,000 objects, and a generation-2 collection
+    traverses them all: 0.29-0.35 s, every ~7 live minutes of 28 pairs (triggered by the
+    rows the step allocates), which set the model step's p99 (measured: its input read 0.11 s,
+    0.43 s with the collection). After gc.freeze() those passes take 7-8 ms."""
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
 
 
 def _pending(cur: psycopg2.extensions.cursor) -> tuple[datetime, int] | None:
