@@ -50,7 +50,7 @@ from bqx_online.wakeup import BarsListener
 from models_ml.autoencoder.embeddings import EmbedConfig, embed
 from models_ml.autoencoder.training import AutoencoderConfig, train_autoencoder
 from models_ml.live import LiveModels, freeze_loaded_objects
-from models_ml.multitask.training import MultitaskConfig, train_multitask
+from models_ml.multitask.training import tiny_config, train_multitask
 
 PAIRS = tuple(os.environ.get("BQX_BENCH_LIVE_PAIRS", ",".join(ALL_PAIRS)).split(","))
 MINUTES = int(os.environ.get("BQX_BENCH_LIVE_MINUTES", "20"))
@@ -68,15 +68,7 @@ CUT = "2024-01-31 16:00"  # built in full before; fed minute by minute from here
 AUTOENCODER = AutoencoderConfig(
     sample_rows=4_000, validation_rows=1_000, epochs=2, batch_size=128, pairs=PAIRS
 )
-NETS = MultitaskConfig(
-    pairs=PAIRS,
-    skip_missing=False,
-    sample_rows=600,
-    validation_rows=200,
-    test_rows=200,
-    epochs=2,
-    batch_size=128,
-)
+NETS = tiny_config(PAIRS)
 
 
 def pct(values: list[float], q: float) -> float:

@@ -260,7 +260,7 @@ def train_tiny_models(conn, settings: Settings, pairs: tuple[str, ...]) -> None:
     from models_ml.autoencoder.embeddings import EmbedConfig, embed
     from models_ml.autoencoder.training import AutoencoderConfig, train_autoencoder
     from models_ml.multitask.predictions import PredictConfig, predict_multitask
-    from models_ml.multitask.training import MultitaskConfig, train_multitask
+    from models_ml.multitask.training import tiny_config, train_multitask
 
     encoder = AutoencoderConfig(
         sample_rows=400 * len(pairs),
@@ -271,14 +271,5 @@ def train_tiny_models(conn, settings: Settings, pairs: tuple[str, ...]) -> None:
     )
     train_autoencoder(conn, settings, encoder)
     embed(conn, settings, EmbedConfig(pairs=pairs))
-    nets = MultitaskConfig(
-        pairs=pairs,
-        skip_missing=False,
-        sample_rows=600,
-        validation_rows=200,
-        test_rows=200,
-        epochs=2,
-        batch_size=128,
-    )
-    train_multitask(conn, settings, nets)
+    train_multitask(conn, settings, tiny_config(pairs))
     predict_multitask(conn, settings, PredictConfig())
