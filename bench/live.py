@@ -1,18 +1,25 @@
 """Issue 15, the live loop: latency from a minute's bars committed to its predictions stored.
 
 Split per part (feed commit, LISTEN wake-up, tail build and each model's share of it, the
-handler step's predict / learn / checkpoint parts), then the catch-up rate: BACKLOG minutes
-committed at once, one tail build, every minute stepped (minutes/s).
+model step's input read / embeddings / nets, the handler step's predict / learn / checkpoint
+parts), then the catch-up rate: BACKLOG minutes committed at once, one tail build, the model
+step, every minute stepped (minutes/s).
 
-A generated market of PAIRS over two trading days: the first 40 hours are fed and built in full
-(`dbt seed` + `dbt run`), then serve's start-up (its first two tail builds: through dbt, then
-compiling the tail statements; timed apart), then MINUTES minutes of the second day are fed
-one at a time with `bqx feed`'s code (speed 0), and after each commit: the LISTEN wake-up,
-the tail build (every partitioned model, the compiled statements in serve's long-lived dbt),
-and the handler's step (predict + store, learn, checkpoints every 15 minutes at each pair's
-phase), then the catch-up, and last the same minutes' cost in a batch build
-(`--months` of the month, every partitioned model), per minute and per model, beside the
-tail's. Run: `python -m bench.live` (BQX_DATABASE_URL or an embedded server).
+A generated market of PAIRS over three trading days (Monday to Wednesday, no planted outage:
+its windows would not refill before the validation period): the first 64 hours
+are fed and built in full (`dbt seed` + `dbt run`; Monday is the train period, Tuesday the
+validation period, Wednesday morning the test period), then a tiny shared autoencoder and
+tiny per-pair multi-task nets are trained on them (real TensorFlow, the smallest budgets that
+fit real models, as tests/python/test_live_models.py does; BQX_BENCH_LIVE_MODELS=0 skips them)
+and the history embedded; then serve's start-up (its first two tail builds: through dbt, then
+compiling the tail statements; timed apart), then MINUTES minutes of Wednesday afternoon are
+fed one at a time with `bqx feed`'s code (speed 0), and after each commit what serve does:
+the LISTEN wake-up, the tail build (every partitioned model, the compiled statements in
+serve's long-lived dbt), the model step (models_ml/live.py: the minute's embeddings and
+multi-task predictions) and the handler's step (predict + store, learn, checkpoints every 15
+minutes at each pair's phase), then the catch-up, and last the same minutes' cost in a batch
+build (`--months` of the month, every partitioned model), per minute and per model, beside
+the tail's. Run: `python -m bench.live` (BQX_DATABASE_URL or an embedded server).
 """
 
 from __future__ import annotations
@@ -40,6 +47,10 @@ from bqx_online.features import PostgresFeatures
 from bqx_online.service import OnlineService
 from bqx_online.storage_postgres import PostgresStore
 from bqx_online.wakeup import BarsListener
+from models_ml.autoencoder.embeddings import EmbedConfig, embed
+from models_ml.autoencoder.training import AutoencoderConfig, train_autoencoder
+from models_ml.live import LiveModels, freeze_loaded_objects
+from models_ml.multitask.training import tiny_config, train_multitask
 
 PAIRS = tuple(os.environ.get("BQX_BENCH_LIVE_PAIRS", ",".join(ALL_PAIRS)).split(","))
 MINUTES = int(os.environ.get("BQX_BENCH_LIVE_MINUTES", "20"))
@@ -47,9 +58,17 @@ BACKLOG = int(os.environ.get("BQX_BENCH_LIVE_BACKLOG", "60"))
 STARTUP = 2  # minutes fed before the measured ones: serve's start-up (see main)
 # session: one long-lived dbt (what serve uses); process: a dbt process per tail build
 DBT_MODE = os.environ.get("BQX_BENCH_LIVE_DBT", "session")
-START = date(2024, 1, 30)  # a Tuesday
+WITH_MODELS = os.environ.get("BQX_BENCH_LIVE_MODELS", "1") != "0"
+START = date(2024, 1, 29)  # a Monday
 MONTH = "2024-01-01"  # every minute of the bench is in it: the batch comparison rebuilds it
-SCOPE = BuildScope(train_end="2024-01-31", validation_end="2024-02-01")
+# Monday trains, Tuesday validates, Wednesday (after the 750-minute embargo) tests
+SCOPE = BuildScope(train_end="2024-01-30", validation_end="2024-01-31")
+CUT = "2024-01-31 16:00"  # built in full before; fed minute by minute from here
+# tiny budgets (seconds of training) that still make real models: test_live_models.py's
+AUTOENCODER = AutoencoderConfig(
+    sample_rows=4_000, validation_rows=1_000, epochs=2, batch_size=128, pairs=PAIRS
+)
+NETS = tiny_config(PAIRS)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -64,14 +83,23 @@ def main() -> None:
     with conn, conn.cursor() as cur:
         apply_ddl(cur, "granger")  # an empty lead-lag table: the lead-lag slots stay 0
     with tempfile.TemporaryDirectory() as scratch:
-        write_market(SynthConfig(start=START, days=2, pairs=PAIRS, seed=7), Path(scratch))
+        write_market(
+            SynthConfig(start=START, days=3, pairs=PAIRS, seed=7, outage_minutes=0), Path(scratch)
+        )
         bars, _ = read_bars([Path(scratch)])
-    cut = pd.Timestamp("2024-01-31 16:00", tz="UTC")  # 630-minute windows refilled after the outage
+    cut = pd.Timestamp(CUT, tz="UTC")
     began = time.perf_counter()
     play(conn, bars[bars["ts_utc"] < cut], speed=0)
     assert run_dbt(settings, ["--quiet", "seed"]) == 0
     assert run_dbt(settings, ["--quiet", "run"], scope=SCOPE) == 0
     full_build = time.perf_counter() - began
+    training = train_models(settings, conn) if WITH_MODELS else None
+    live_models = None
+    if training:
+        began = time.perf_counter()
+        live_models = LiveModels.open(conn, settings)  # as serve does at its start
+        training += (time.perf_counter() - began,)
+        assert live_models.skipped == [], live_models.skipped
 
     config = replace(OnlineConfig(pairs=PAIRS), checkpoint_every=15)
     store = PostgresStore(db.connect(settings), settings.artifacts_dir / "online")
@@ -80,8 +108,13 @@ def main() -> None:
     service = OnlineService(config, store, source)
     session = DbtSession(settings) if DBT_MODE == "session" else None
     listener = BarsListener(db.connect(settings))
-    parts: dict[str, list[float]] = {k: [] for k in ("commit", "wake", "tail", "step", "total")}
+    if live_models:
+        freeze_loaded_objects()  # as serve does once it has loaded the models
+    parts: dict[str, list[float]] = {
+        k: [] for k in ("commit", "wake", "tail", "models", "step", "total")
+    }
     steps = []
+    model_steps = []
     models: dict[str, list[float]] = {}
     later = sorted(bars.loc[bars["ts_utc"] >= cut, "ts_utc"].unique())
     # serve's start-up, timed apart: its first tail runs through dbt (creating what the month
@@ -94,6 +127,8 @@ def main() -> None:
         began_tail = time.perf_counter()
         tail_build(settings, conn, scope=SCOPE, session=session)
         startup.append(time.perf_counter() - began_tail)
+        if live_models:
+            live_models.step(conn)
         service.step(pd.Timestamp(ts).to_pydatetime())
     minutes = later[STARTUP : STARTUP + MINUTES]
     for ts in minutes:
@@ -107,11 +142,18 @@ def main() -> None:
         t3 = time.perf_counter()
         for model, seconds in (session.last_timings if session else {}).items():
             models.setdefault(model, []).append(seconds)
+        stepped = live_models.step(conn) if live_models else None
+        t3m = time.perf_counter()
+        if live_models:
+            assert stepped is not None and stepped.predicted >= len(PAIRS), f"{ts}: {stepped}"
+            model_steps.append(stepped)
         report = service.step(pd.Timestamp(ts).to_pydatetime())
         t4 = time.perf_counter()
         assert report.predicted == len(PAIRS), f"{ts}: {report.predicted} predictions"
         steps.append(report)
-        for name, value in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t1), strict=True):
+        for name, value in zip(
+            parts, (t1 - t0, t2 - t1, t3 - t2, t3m - t3, t4 - t3m, t4 - t1), strict=True
+        ):
             parts[name].append(value)
     # catch-up: a backlog committed minute by minute while nothing ran, then one tail build
     # and every minute stepped
@@ -120,6 +162,9 @@ def main() -> None:
     caught = time.perf_counter()
     tail_build(settings, conn, scope=SCOPE, session=session)
     backlog_tail = time.perf_counter() - caught
+    if live_models:
+        live_models.step(conn)
+    backlog_models = time.perf_counter() - caught - backlog_tail
     for ts in source.minutes_between(
         pd.Timestamp(minutes[-1]).to_pydatetime(), pd.Timestamp(backlog[-1]).to_pydatetime()
     ):
@@ -133,7 +178,16 @@ def main() -> None:
     load_end = os.getloadavg()
     print(f"live loop, {len(PAIRS)} pairs ({','.join(PAIRS)}), {MINUTES} minutes fed one at a time")
     print(f"machine {common.machine()}; load average {load_start[0]:.1f} → {load_end[0]:.1f}")
-    print(f"first 40 hours fed + full dbt seed/run: {full_build:.1f} s")
+    print(f"first 64 hours fed + full dbt seed/run: {full_build:.1f} s")
+    if training:
+        print(
+            f"tiny models: autoencoder {training[0]:.1f} s ({AUTOENCODER.sample_rows:,} rows, "
+            f"{AUTOENCODER.epochs} epochs), `bqx embed` of the history {training[1]:.1f} s, "
+            f"{len(PAIRS)} multi-task nets {training[2]:.1f} s ({NETS.sample_rows} rows a pair, "
+            f"{NETS.epochs} epochs); loaded for the live step in {training[3]:.1f} s"
+        )
+    else:
+        print("no trained models (BQX_BENCH_LIVE_MODELS=0): the model step does nothing")
     print(
         "serve's start-up, before the measured minutes: tail builds "
         + ", ".join(f"{v:.1f} s" for v in startup)
@@ -144,7 +198,8 @@ def main() -> None:
         ("commit", "feed commit (one minute)"),
         ("wake", "commit -> LISTEN wake-up"),
         ("tail", f"tail build (17 models, {DBT_MODE})"),
-        ("step", "handler step"),
+        ("models", "model step (embeddings + nets)"),
+        ("step", "handler step (ensemble)"),
         ("total", "commit -> predictions stored"),
     ):
         v = parts[name]
@@ -160,6 +215,14 @@ def main() -> None:
         f"{statistics.median(r.checkpoint_seconds for r in steps):.3f} s "
         f"({sum(r.checkpoints for r in steps)} in {len(steps)} steps)"
     )
+    if model_steps:
+        print(
+            "model step parts p50: input read "
+            f"{statistics.median(r.read_seconds for r in model_steps):.3f} s, embeddings "
+            f"{statistics.median(r.embed_seconds for r in model_steps):.3f} s, nets "
+            f"{statistics.median(r.predict_seconds for r in model_steps):.3f} s "
+            f"(rows a minute p50: {statistics.median(r.predicted for r in model_steps):.0f})"
+        )
     if models:
         print(
             "tail build per model, p50 s: "
@@ -170,7 +233,8 @@ def main() -> None:
         )
     print(
         f"catch-up: {len(backlog)} minutes backlog in {catch_up:.1f} s "
-        f"({len(backlog) / catch_up:.2f} minutes/s; tail build {backlog_tail:.1f} s of it)"
+        f"({len(backlog) / catch_up:.2f} minutes/s; tail build {backlog_tail:.1f} s, "
+        f"model step {backlog_models:.1f} s of it)"
     )
     seconds, built, per_model = batch
     tail_p50 = {m: statistics.median(v) for m, v in models.items()}
@@ -186,6 +250,18 @@ def main() -> None:
             for m, v in sorted(per_model.items(), key=lambda kv: -kv[1])
         )
     )
+
+
+def train_models(settings, conn) -> tuple[float, ...]:
+    """The tiny autoencoder, the history's embeddings and the tiny nets (seconds of each)."""
+    marks = [time.perf_counter()]
+    train_autoencoder(conn, settings, AUTOENCODER)
+    marks.append(time.perf_counter())
+    embed(conn, settings, EmbedConfig(pairs=PAIRS))
+    marks.append(time.perf_counter())
+    train_multitask(conn, settings, NETS)
+    marks.append(time.perf_counter())
+    return tuple(b - a for a, b in zip(marks, marks[1:], strict=False))
 
 
 def batch_month_cost(settings, conn) -> tuple[float, int, dict[str, float]]:

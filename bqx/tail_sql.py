@@ -46,7 +46,8 @@ class TailStatement:
     model: str  # table name in schema bqx, from dbt's relation name
     lookback_minutes: int  # config(tail_lookback_minutes): rows recomputed before tail_from
     query: str  # the compiled query, with _SENTINEL_LITERAL where tail_from goes
-    settings: tuple[str, ...] = ()  # the model's pre-hook `set local` settings (local_settings)
+    # the model's pre-hook `set local` settings (local_settings): (name, statement) each
+    settings: tuple[tuple[str, str], ...] = ()
 
 
 def table_of(relation_name: str) -> str:
@@ -61,14 +62,14 @@ def table_of(relation_name: str) -> str:
 _SET_LOCAL = re.compile(r"set local ([a-z_]+) = '[A-Za-z0-9]+';")
 
 
-def local_settings(hooks: list[str]) -> tuple[str, ...]:
-    """The `set local` statements of a model's pre-hooks (macro local_settings, the only
-    hooks a partitioned model has); anything else cannot run here and is an error."""
-    statements: list[str] = []
+def local_settings(hooks: list[str]) -> tuple[tuple[str, str], ...]:
+    """(setting name, `set local` statement) of a model's pre-hooks (macro local_settings, the
+    only hooks a partitioned model has); anything else cannot run here and is an error."""
+    statements: list[tuple[str, str]] = []
     for hook in hooks:
         if _SET_LOCAL.sub("", hook).strip():
             raise RuntimeError(f"a pre-hook the compiled tail cannot run: {hook.strip()!r}")
-        statements.extend(m.group(0) for m in _SET_LOCAL.finditer(hook))
+        statements.extend((m.group(1), m.group(0)) for m in _SET_LOCAL.finditer(hook))
     return tuple(statements)
 
 
@@ -133,13 +134,13 @@ class CompiledTail:
                     f"(timestamptz '{literal}' - interval '{statement.lookback_minutes} minute')"
                 )
                 query = statement.query.replace(_SENTINEL_LITERAL, f"'{literal}'")
-                for setting in statement.settings:
+                for _, setting in statement.settings:
                     cur.execute(setting)
                 cur.execute(f"delete from bqx.{statement.model} where ts_utc >= {start}")
                 cur.execute(
                     f"insert into bqx.{statement.model} select * from ({query}) as model_rows"
                 )
-                for setting in statement.settings:  # the model's own, as in dbt's transaction
-                    cur.execute(f"set local {_SET_LOCAL.match(setting)[1]} to default")
+                for name, _ in statement.settings:  # the model's own, as in dbt's transaction
+                    cur.execute(f"set local {name} to default")
                 timings[statement.model] = time.perf_counter() - began
         return timings

@@ -226,6 +226,10 @@ def serve(
 
         session = DbtSession(settings) if tail else None
         models = _live_models(conn, settings) if tail else None
+        if models is not None:
+            from models_ml.live import freeze_loaded_objects
+
+            freeze_loaded_objects()  # no full garbage collections through TensorFlow's objects
 
         waiting = [False]  # a batch build held the lock at the last wake
 

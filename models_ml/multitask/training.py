@@ -70,6 +70,20 @@ class MultitaskConfig:
         object.__setattr__(self, "pairs", tuple(validate_pair(p) for p in self.pairs))
 
 
+def tiny_config(pairs: tuple[str, ...]) -> MultitaskConfig:
+    """The smallest budgets that still train real nets (seconds a pair: 600 rows, 2 epochs),
+    for the live loop's tests and bench/live.py, where the nets only need to exist."""
+    return MultitaskConfig(
+        pairs=pairs,
+        skip_missing=False,
+        sample_rows=600,
+        validation_rows=200,
+        test_rows=200,
+        epochs=2,
+        batch_size=128,
+    )
+
+
 @dataclass
 class PairResult:
     pair: str

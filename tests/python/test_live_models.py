@@ -30,18 +30,15 @@ from bqx.feature_reader import read_input
 from bqx.ingest.feed import play, read_bars
 from bqx.synth import SynthConfig, write_market
 from bqx.tail_build import DbtSession, tail_build
-from models_ml.autoencoder.embeddings import EmbedConfig, Encoder, embed
+from models_ml.autoencoder.embeddings import Encoder
 from models_ml.autoencoder.manifest import AutoencoderArtifacts
-from models_ml.autoencoder.training import AutoencoderConfig, train_autoencoder
 from models_ml.common.forward import ForwardPass
 from models_ml.common.keras import load_keras
 from models_ml.common.preprocessing import standardize
 from models_ml.live import LiveModels
 from models_ml.multitask.artifacts import MultitaskArtifacts, load_pair
-from models_ml.multitask.predictions import PredictConfig, predict_multitask
-from models_ml.multitask.training import MultitaskConfig, train_multitask
 
-from .conftest import assert_same_table, table_rows
+from .conftest import MODEL_TABLES, assert_same_table, table_rows, train_tiny_models
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
@@ -53,19 +50,6 @@ LIVE_FROM = pd.Timestamp("2024-01-31 23:40", tz="UTC")  # built in full before
 ONE_BY_ONE = pd.Timestamp("2024-02-01 00:20", tz="UTC")  # minutes fed one at a time until
 LATE = ("GBPUSD", pd.Timestamp("2024-02-01 00:05", tz="UTC"))  # fed after ONE_BY_ONE
 BACKLOG_END = pd.Timestamp("2024-02-01 01:00", tz="UTC")  # then 40 minutes in one tail
-TABLES = ("autoencoder_embeddings", "multitask_predictions")
-AUTOENCODER = AutoencoderConfig(
-    sample_rows=1_200, validation_rows=300, epochs=2, batch_size=128, pairs=PAIRS
-)
-NETS = MultitaskConfig(
-    pairs=PAIRS,
-    skip_missing=False,
-    sample_rows=600,
-    validation_rows=200,
-    test_rows=200,
-    epochs=2,
-    batch_size=128,
-)
 
 
 @pytest.fixture(scope="module")
@@ -92,10 +76,7 @@ def batch(make_settings, market_bars, tmp_path_factory):
     home = tmp_path_factory.mktemp("models_home")
     settings = Settings(home=home, database_url=built.database_url)
     conn = _build(settings, market_bars)
-    train_autoencoder(conn, settings, AUTOENCODER)
-    embed(conn, settings, EmbedConfig(pairs=PAIRS))
-    train_multitask(conn, settings, NETS)
-    predict_multitask(conn, settings, PredictConfig())
+    train_tiny_models(conn, settings, PAIRS)
     yield settings, conn
     conn.close()
 
@@ -184,7 +165,7 @@ def test_minutes_fed_live_get_the_embeddings_and_predictions_of_a_batch_run(
     # the live rows: from the late bar's tail (an hour before it) to the newest minute; the
     # batch database also holds the history before and Thursday after
     span = (steps[-2].start, BACKLOG_END)
-    for table in TABLES:
+    for table in MODEL_TABLES:
         expected = table_rows(batch_conn, table)
         inside = (expected["ts_utc"] >= span[0]) & (expected["ts_utc"] < span[1])
         expected = expected[inside].reset_index(drop=True)

@@ -1,9 +1,12 @@
 """Issue 15's proof: batch = live. Two trading days of six generated pairs are fed minute by
 minute with `bqx feed`'s code while `bqx online serve` (a process of its own, the CLI) wakes
-on each commit, tail-builds and steps; the run has a weekend restart of serve, a 90-minute
-outage of the feed and one late bar, which serve must notice by itself. Then every row and
-column of every table the tail build writes equals a full build of the same bars in a second
-database, and still does after a partial `--months` build of the live database."""
+on each commit, tail-builds, runs the model step with a trained autoencoder and multi-task
+nets, and steps; the run has a weekend restart of serve, a 90-minute outage of the feed, one
+late bar, which serve must notice by itself, and a kill -9 of serve between the model step's
+work and its commit. Then every row and column of every table the tail build writes, and of
+the embeddings and multi-task predictions, equals a full build of the same bars in a second
+database (`bqx embed` / `bqx predict multitask` there), and the tail tables still do after a
+partial `--months` build of the live database."""
 
 from __future__ import annotations
 
@@ -19,11 +22,21 @@ import pandas as pd
 import pytest
 
 from bqx import db
+from bqx.config import Settings
 from bqx.dbt_runner import BuildScope, run_dbt
 from bqx.ingest.feed import play, read_bars
 from bqx.synth import SynthConfig, write_market
 
-from .conftest import TAIL_TABLES, assert_same_table, plant_lead_lag_relationships, table_rows
+from .conftest import (
+    MODEL_TABLES,
+    TAIL_TABLES,
+    assert_same_table,
+    plant_lead_lag_relationships,
+    table_rows,
+    train_tiny_models,
+)
+
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
 PAIRS = ("EURUSD", "GBPUSD", "EURGBP", "USDJPY", "EURJPY", "GBPJPY")
 START = date(2024, 1, 30)  # Tuesday; the market runs to Sunday night, across into February
@@ -34,6 +47,9 @@ LIVE_FROM = pd.Timestamp("2024-01-31 22:00", tz="UTC")
 OUTAGE = (pd.Timestamp("2024-02-01 03:00", tz="UTC"), pd.Timestamp("2024-02-01 04:30", tz="UTC"))
 LATE = ("GBPUSD", pd.Timestamp("2024-02-01 18:34", tz="UTC"))  # fed after 20:00 was stepped
 LATE_FED_AFTER = pd.Timestamp("2024-02-01 20:00", tz="UTC")
+# serve is killed (SIGKILL) while its model step for these minutes waits to commit
+# (the outage's windows are full again from 16:00: serve predicts again from then on)
+KILLED = (pd.Timestamp("2024-02-01 17:00", tz="UTC"), pd.Timestamp("2024-02-01 17:05", tz="UTC"))
 WEEKEND = pd.Timestamp("2024-02-03 00:00", tz="UTC")  # serve stops after Friday, restarts
 SERVED_PAIR = "EURUSD"  # serve's learner (the tail build covers every pair)
 
@@ -105,6 +121,45 @@ def _stop(serve: subprocess.Popen, log: Path) -> None:
     assert serve.wait(timeout=120) == 0, log.read_text()[-3000:]
 
 
+def _kill_in_model_step(
+    live, serve: subprocess.Popen, settings, log: Path, chunk: pd.DataFrame
+) -> subprocess.Popen:
+    """Feed `chunk` while serve's model step cannot commit, kill serve there with SIGKILL and
+    start it again. The step's watermark table is locked in SHARE mode: its reads pass, its
+    insert of the watermark row (after the embeddings and predictions are written, before
+    the commit) waits. The restarted serve must redo the step (checked by the tables'
+    comparison with the batch build)."""
+    locker = db.connect(settings)
+    with locker.cursor() as cur:
+        cur.execute("lock table bqx.live_model_steps in share mode")
+    try:
+        play(live, chunk, speed=0)
+        waiting: list[int] = []
+
+        def blocked() -> bool:
+            with live, live.cursor() as cur:
+                cur.execute(
+                    "select pid from pg_stat_activity where wait_event_type = 'Lock'"
+                    " and query like 'insert into bqx.live_model_steps%%'"
+                )
+                waiting[:] = [row[0] for row in cur.fetchall()]
+            return bool(waiting)
+
+        _until(serve, log, blocked, "reach its model step's commit")
+        serve.send_signal(signal.SIGKILL)
+        assert serve.wait(timeout=60) == -signal.SIGKILL
+        with live, live.cursor() as cur:  # its backend, waiting for the lock, goes with it
+            cur.execute("select pg_terminate_backend(pid) from unnest(%s) as pid", (waiting,))
+            cur.execute("select max(ts_utc) from bqx.autoencoder_embeddings")
+            assert cur.fetchone()[0] < KILLED[0].to_pydatetime()  # written, never committed
+    finally:
+        locker.rollback()
+        locker.close()
+    serve = _serve(settings, log)
+    _wait_started(serve, log, chunk["ts_utc"].max(), 1)
+    return serve
+
+
 def _predictions(conn) -> pd.DataFrame:
     with conn, conn.cursor() as cur:
         cur.execute(
@@ -127,7 +182,18 @@ def test_two_days_fed_and_served_live_equal_a_batch_build(make_settings, tmp_pat
     live_days = ts[ts >= LIVE_FROM].dt.floor("D").nunique()
     assert (ts >= LIVE_FROM).sum() >= 2 * 1440 * len(PAIRS) * 0.9 and live_days >= 3
 
-    settings = make_settings("proof_live")
+    # the batch database first: the models are trained on it (all the bars: Thursday
+    # afternoon is the nets' test period) and its embeddings and predictions written
+    batch_settings = make_settings("proof_batch")
+    batch = db.connect(batch_settings)
+    plant_lead_lag_relationships(batch)
+    play(batch, bars, speed=0)
+    assert run_dbt(batch_settings, ["--quiet", "seed"]) == 0
+    assert run_dbt(batch_settings, ["--quiet", "run"], scope=scope) == 0
+    train_tiny_models(batch, batch_settings, PAIRS)
+
+    live_url = make_settings("proof_live").database_url
+    settings = Settings(home=batch_settings.home, database_url=live_url)  # the same models
     live = db.connect(settings)
     plant_lead_lag_relationships(live)
     play(live, bars[ts < LIVE_FROM], speed=0)
@@ -138,9 +204,14 @@ def test_two_days_fed_and_served_live_equal_a_batch_build(make_settings, tmp_pat
     serve = _serve(settings, log)
     try:
         _wait_started(serve, log, LIVE_FROM - pd.Timedelta(minutes=1), 1)
-        # Thursday and Friday, minute by minute as fast as the database takes them; the
-        # late bar is held back until serve has stepped past its minute
-        before_late = (ts >= LIVE_FROM) & (ts < LATE_FED_AFTER) & ~late
+        # Thursday and Friday, minute by minute as fast as the database takes them; serve is
+        # killed once in its model step; the late bar is held back until serve has stepped
+        # past its minute
+        play(live, bars[(ts >= LIVE_FROM) & (ts < KILLED[0])], speed=0)
+        _wait_stepped(live, serve, KILLED[0] - pd.Timedelta(minutes=1), log)
+        killed = bars[(ts >= KILLED[0]) & (ts < KILLED[1])]
+        serve = _kill_in_model_step(live, serve, settings, log, killed)
+        before_late = (ts >= KILLED[1]) & (ts < LATE_FED_AFTER) & ~late
         play(live, bars[before_late], speed=0)
         _wait_stepped(live, serve, LATE_FED_AFTER - pd.Timedelta(minutes=1), log)
         stored_before = _predictions(live)
@@ -169,12 +240,6 @@ def test_two_days_fed_and_served_live_equal_a_batch_build(make_settings, tmp_pat
     pd.testing.assert_frame_equal(stored_after.iloc[: len(stored_before)], stored_before)
     assert stored_after[1].nunique() == len(stored_after)  # one per stepped minute
 
-    batch_settings = make_settings("proof_batch")
-    batch = db.connect(batch_settings)
-    plant_lead_lag_relationships(batch)
-    play(batch, bars, speed=0)
-    assert run_dbt(batch_settings, ["--quiet", "seed"]) == 0
-    assert run_dbt(batch_settings, ["--quiet", "run"], scope=scope) == 0
     expected = {}
     for table in TAIL_TABLES:
         expected[table] = table_rows(batch, table)
@@ -184,6 +249,18 @@ def test_two_days_fed_and_served_live_equal_a_batch_build(make_settings, tmp_pat
         newest = ts.max() if table == "int_m1_grid_filled" else LATE_FED_AFTER
         assert expected[table]["ts_utc"].max() >= newest - pd.Timedelta(minutes=1), table
         assert_same_table(table_rows(live, table), expected[table], table)
+    # the embeddings and multi-task predictions serve's model step wrote: every minute from
+    # its first tail build (Wednesday 22:00, or where a pair's tail started before) to the
+    # newest with features, as `bqx embed` / `bqx predict multitask` wrote them in batch
+    # (the history before is `bqx embed`'s job, not run on the live database)
+    for table in MODEL_TABLES:
+        found = table_rows(live, table)
+        first = found["ts_utc"].min()
+        assert LIVE_FROM - pd.Timedelta(minutes=60) <= first <= LIVE_FROM, (table, first)
+        batch_rows = table_rows(batch, table)
+        batch_rows = batch_rows[batch_rows["ts_utc"] >= first].reset_index(drop=True)
+        assert batch_rows["ts_utc"].max() >= LATE_FED_AFTER, table  # through Friday
+        assert_same_table(found, batch_rows, table)
 
     # a partial build of February on the live database changes nothing
     months = BuildScope.parse(months="2024-02", **SCOPE)
