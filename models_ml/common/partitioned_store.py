@@ -162,10 +162,13 @@ class PartitionedTable:
                 ),
                 (start,),
             )
+        # months begin at a UTC midnight, so one epoch a day (not a minute) finds them all
         leaves = {
             (pair, month): self.leaf_table(pair, month)
             for pair, (ts_epoch, _) in rows.items()
-            for month in {_month_of(int(e)) for e in np.unique(np.asarray(ts_epoch) // 60) * 60}
+            for month in {
+                _month_of(int(d)) for d in np.unique(np.asarray(ts_epoch) // 86400) * 86400
+            }
         }
         with conn.cursor() as cur:  # one query, not two CREATE IF NOT EXISTS per pair
             cur.execute(
