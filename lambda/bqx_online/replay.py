@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -19,6 +20,10 @@ from bqx_online.records import DriftEvent
 from bqx_online.service import OnlineService
 
 log = logging.getLogger(__name__)
+
+# serve steps a backlog in chunks of at most this many minutes, each read at once (`prefetch`):
+# a day of 28 pairs' inputs is a few MB in memory
+BACKLOG_CHUNK_MINUTES = 1440
 
 ProgressCallback = Callable[[str, int, int], None]
 
@@ -83,11 +88,15 @@ def serve(
     minutes_between: Callable[[datetime, datetime], Sequence[datetime]] | None = None,
     before_look: Callable[[], None] | None = None,
     until: datetime | None = None,
+    prefetch: Callable[[datetime, datetime], AbstractContextManager[object]] | None = None,
 ) -> int:
     """On the wall clock: whenever newer minutes of features exist, step each of them in order
     (only the newest on the first look: serve does not replay history). Between looks it
     `wait`s: a BarsListener's wait returns when bars commit (LISTEN/NOTIFY), time.sleep is the
-    plain poll. `before_look` runs first at each look (the tail build). It stops after
+    plain poll. `before_look` runs first at each look (the tail build). A backlog (more than
+    one minute at a look) is stepped in chunks of BACKLOG_CHUNK_MINUTES, each inside
+    `prefetch(first, last)` (PostgresFeatures.prefetched: the chunk's rows read at once); the
+    steps, and so the predictions, are those of minute-by-minute stepping. It stops after
     max_steps steps, or once it has stepped a minute at or after `until`. Returns steps."""
     last: datetime | None = None
     steps = 0
@@ -102,16 +111,18 @@ def serve(
                 todo: Sequence[datetime] = [newest]
             else:
                 todo = minutes_between(last, newest) or [newest]
-            for minute in todo:
-                report = service.step(minute)
-                last = minute
-                steps += 1
-                if on_step:
-                    on_step(report)
-                if (max_steps is not None and steps >= max_steps) or (
-                    until is not None and minute >= until
-                ):
-                    break
+            stepped = step_minutes(
+                service,
+                todo,
+                prefetch,
+                on_step,
+                lambda done, minute, before=steps: (
+                    (max_steps is not None and before + done >= max_steps)
+                    or (until is not None and minute >= until)
+                ),
+            )
+            steps += stepped
+            last = todo[stepped - 1]
             continue
         # wait for new bars (or, polling, the next minute boundary)
         now = datetime.now(UTC)
@@ -119,4 +130,30 @@ def serve(
         wait(max(0.5, min(poll_seconds, (next_minute - now).total_seconds())))
     if last is not None:
         service.flush(last)
+    return steps
+
+
+def step_minutes(
+    service: OnlineService,
+    minutes: Sequence[datetime],
+    prefetch: Callable[[datetime, datetime], AbstractContextManager[object]] | None = None,
+    on_step: Callable[[object], None] | None = None,
+    stop: Callable[[int, datetime], bool] | None = None,
+) -> int:
+    """Step `minutes` in order, in chunks of BACKLOG_CHUNK_MINUTES each inside
+    `prefetch(first, last)` when it has more than one minute; after each step `stop(steps so
+    far, minute)` may end it. Returns the steps taken (at least one when `minutes` is not
+    empty)."""
+    steps = 0
+    for at in range(0, len(minutes), BACKLOG_CHUNK_MINUTES):
+        chunk = minutes[at : at + BACKLOG_CHUNK_MINUTES]
+        read = prefetch(chunk[0], chunk[-1]) if prefetch and len(chunk) > 1 else None
+        with read or nullcontext():
+            for minute in chunk:
+                report = service.step(minute)
+                steps += 1
+                if on_step:
+                    on_step(report)
+                if stop and stop(steps, minute):
+                    return steps
     return steps
