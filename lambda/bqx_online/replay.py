@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from bqx_online.batched import BatchedStore
 from bqx_online.records import DriftEvent
 from bqx_online.service import OnlineService
 
@@ -133,6 +134,28 @@ def serve(
     return steps
 
 
+@contextmanager
+def _batched(service: OnlineService, first: datetime, backlog: bool) -> Iterator[None]:
+    """For a backlog chunk from `first` (`backlog`): the service's store wrapped in a
+    BatchedStore whose mirror starts where the chunk's steps may look back to (horizon +
+    lookback before `first`). What is buffered is written at the end, also when the chunk
+    ends by an exception (Ctrl-C, SIGTERM: serve then checkpoints, and a checkpoint must not
+    have learned predictions that were never stored). Measured (cProfile of 90 catch-up
+    steps of 28 pairs): the per-pair reads of the matured predictions were 6.1 s of 39 s."""
+    if not backlog:
+        yield
+        return
+    inner = service.store
+    reach = timedelta(minutes=service.config.horizon_minutes + service.config.lookback_minutes)
+    batched = BatchedStore(inner, batch_minutes=60, since=first - reach)
+    service.store = batched
+    try:
+        yield
+    finally:
+        service.store = inner
+        batched.flush()
+
+
 def step_minutes(
     service: OnlineService,
     minutes: Sequence[datetime],
@@ -140,20 +163,29 @@ def step_minutes(
     on_step: Callable[[object], None] | None = None,
     stop: Callable[[int, datetime], bool] | None = None,
 ) -> int:
-    """Step `minutes` in order, in chunks of BACKLOG_CHUNK_MINUTES each inside
-    `prefetch(first, last)` when it has more than one minute; after each step `stop(steps so
-    far, minute)` may end it. Returns the steps taken (at least one when `minutes` is not
-    empty)."""
+    """Step `minutes` in order, in chunks of BACKLOG_CHUNK_MINUTES. A chunk of more than one
+    minute (a backlog) is stepped inside `prefetch(first, last)`, with the learners'
+    checkpoints deferred to its end (OnlineService.checkpoints_deferred) and the store's
+    reads of predictions answered from memory, its writes sent in batches (_batched). After
+    each step `stop(steps so far, minute)` may end it. Returns the steps taken."""
     steps = 0
     for at in range(0, len(minutes), BACKLOG_CHUNK_MINUTES):
         chunk = minutes[at : at + BACKLOG_CHUNK_MINUTES]
-        read = prefetch(chunk[0], chunk[-1]) if prefetch and len(chunk) > 1 else None
-        with read or nullcontext():
-            for minute in chunk:
-                report = service.step(minute)
-                steps += 1
-                if on_step:
-                    on_step(report)
-                if stop and stop(steps, minute):
-                    return steps
+        backlog = len(chunk) > 1
+        read = prefetch(chunk[0], chunk[-1]) if prefetch and backlog else nullcontext()
+        stopped = False
+        with read, _batched(service, chunk[0], backlog):
+            with service.checkpoints_deferred(backlog):
+                for minute in chunk:
+                    report = service.step(minute)
+                    steps += 1
+                    if on_step:
+                        on_step(report)
+                    if stop and stop(steps, minute):
+                        stopped = True
+                        break
+            if backlog:
+                service.flush(minute)  # the chunk's learners checkpoint once, at its end
+        if stopped:
+            break
     return steps

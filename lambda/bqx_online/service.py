@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -58,6 +59,7 @@ class OnlineService:
         self._last_checkpoint: dict[str, datetime] = {}
         self._dirty_since: dict[str, datetime] = {}  # learners never checkpointed
         self._unmarked: dict[str, list[Learned]] = {}
+        self._deferred = False  # checkpoints_deferred: no checkpoint unless forced
 
     # ------------------------------------------------------------------ state
     def state(self, pair: str) -> PairState:
@@ -187,7 +189,7 @@ class OnlineService:
         stacking them on one, and at the latest `checkpoint_every` minutes after its last
         checkpoint (or its first dirty minute)."""
         state = self.states.get(pair)
-        if state is None or not state.dirty:
+        if state is None or not state.dirty or (self._deferred and not force):
             return False
         last = self._last_checkpoint.get(pair)
         phase = (self.config.pairs.index(pair) * self.config.checkpoint_every) // len(
@@ -213,6 +215,21 @@ class OnlineService:
         marks = self._unmarked.pop(pair, [])
         if marks:
             self.store.mark_learned(marks)
+
+    @contextmanager
+    def checkpoints_deferred(self, defer: bool = True) -> Iterator[None]:
+        """Within the block (with `defer`) learners checkpoint only when forced: serve's
+        catch-up of a backlog chunk, which then flushes once at its last minute. What is
+        learned, predicted and stored is the same (exactly-once learning rests on each
+        checkpoint's learned_through, not on how often they are taken; learned_at is the step's
+        minute); only fewer checkpoint versions are written and a crash re-learns more.
+        Measured (bench/live.py, one day's backlog of 28 pairs): 2,688 checkpoints took 74 s
+        of the 231 s of stepping."""
+        self._deferred = defer
+        try:
+            yield
+        finally:
+            self._deferred = False
 
     def flush(self, now: datetime) -> int:
         """Checkpoint every learner with unsaved learning (end of a replay or of `serve`)."""
