@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 # serve steps a backlog in chunks of at most this many minutes, each read at once (`prefetch`):
 # a day of 28 pairs' inputs is a few MB in memory
 BACKLOG_CHUNK_MINUTES = 1440
+# a learner checkpoints once an hour of backlog minutes (every 15 when live): a quarter of the
+# checkpoints, a crash inside a backlog re-learns at most an hour more
+BACKLOG_CHECKPOINT_EVERY = 60
 
 ProgressCallback = Callable[[str, int, int], None]
 
@@ -165,27 +168,26 @@ def step_minutes(
 ) -> int:
     """Step `minutes` in order, in chunks of BACKLOG_CHUNK_MINUTES. A chunk of more than one
     minute (a backlog) is stepped inside `prefetch(first, last)`, with the learners'
-    checkpoints deferred to its end (OnlineService.checkpoints_deferred) and the store's
-    reads of predictions answered from memory, its writes sent in batches (_batched). After
-    each step `stop(steps so far, minute)` may end it. Returns the steps taken."""
+    checkpoints every BACKLOG_CHECKPOINT_EVERY minutes (OnlineService.checkpoints_spaced) and
+    the store's reads of predictions answered from memory, its writes sent in batches
+    (_batched). After each step `stop(steps so far, minute)` may end it. Returns the steps
+    taken."""
     steps = 0
     for at in range(0, len(minutes), BACKLOG_CHUNK_MINUTES):
         chunk = minutes[at : at + BACKLOG_CHUNK_MINUTES]
         backlog = len(chunk) > 1
         read = prefetch(chunk[0], chunk[-1]) if prefetch and backlog else nullcontext()
         stopped = False
-        with read, _batched(service, chunk[0], backlog):
-            with service.checkpoints_deferred(backlog):
-                for minute in chunk:
-                    report = service.step(minute)
-                    steps += 1
-                    if on_step:
-                        on_step(report)
-                    if stop and stop(steps, minute):
-                        stopped = True
-                        break
-            if backlog:
-                service.flush(minute)  # the chunk's learners checkpoint once, at its end
+        spaced = service.checkpoints_spaced(BACKLOG_CHECKPOINT_EVERY if backlog else None)
+        with read, _batched(service, chunk[0], backlog), spaced:
+            for minute in chunk:
+                report = service.step(minute)
+                steps += 1
+                if on_step:
+                    on_step(report)
+                if stop and stop(steps, minute):
+                    stopped = True
+                    break
         if stopped:
             break
     return steps
