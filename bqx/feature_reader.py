@@ -231,10 +231,12 @@ def read_view(
     start: datetime,
     end: datetime,
     key_filter: KeyFilter | None = None,
+    dtype: type = np.float32,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(minute keys int64, values float32) of one pair in [start, end), ordered by minute.
+    """(minute keys int64, values `dtype`) of one pair in [start, end), ordered by minute.
 
-    Runs in the caller's transaction; NULL becomes NaN.
+    Runs in the caller's transaction; NULL becomes NaN. float64 keeps the values as
+    PostgreSQL's float8 has them (the live handler's, bqx_online/features.py).
     """
     where = [
         sql.SQL("pair = {} and ts_utc >= {} and ts_utc < {}").format(
@@ -258,7 +260,7 @@ def read_view(
         relation=sql.Identifier(relation),
         where=sql.SQL(" and ").join(where),
     )
-    rows = _BinaryRows(len(expressions))
+    rows = _BinaryRows(len(expressions), dtype)
     with conn.cursor() as cur:
         cur.copy_expert(query.as_string(conn), rows)
     return rows.finish()
@@ -272,8 +274,9 @@ class _BinaryRows:
     strided numpy view each time COPY_CHUNK_BYTES have arrived.
     """
 
-    def __init__(self, width: int) -> None:
+    def __init__(self, width: int, dtype: type = np.float32) -> None:
         self.width = width
+        self.dtype = dtype
         self.row_bytes = 2 + 12 * (width + 1)
         self.pending = bytearray()
         self.header_done = False
@@ -306,14 +309,14 @@ class _BinaryRows:
             raise ValueError("unexpected row layout in the COPY stream (a NULL or a non-float8?)")
         self.keys.append(np.ndarray((n,), ">i8", raw, 6, (self.row_bytes,)).astype(np.int64))
         values = np.ndarray((n, self.width), ">f8", raw, 18, (self.row_bytes, 12))
-        self.values.append(values.astype(np.float32))
+        self.values.append(values.astype(self.dtype))
 
     def finish(self) -> tuple[np.ndarray, np.ndarray]:
         self._parse()
         if bytes(self.pending) != b"\xff\xff":
             raise ValueError("truncated COPY stream")
         if not self.keys:
-            return np.empty(0, np.int64), np.empty((0, self.width), np.float32)
+            return np.empty(0, np.int64), np.empty((0, self.width), self.dtype)
         return np.concatenate(self.keys), np.concatenate(self.values)
 
 
@@ -335,14 +338,17 @@ def read_input(
     end: datetime,
     key_filter: KeyFilter | None = None,
     extras: Sequence[ExtraColumns] = (),
+    dtype: type = np.float32,
 ) -> InputBlock:
     """The joined input of one pair in [start, end): each relation read alone, inner-joined
-    on the minute here (see the module docstring for why not in SQL)."""
+    on the minute here (see the module docstring for why not in SQL); values `dtype`."""
     reads = [
         (view, [column_expression(c) for c in columns if c.view == view]) for view in FEATURE_VIEWS
     ]
     reads += [(extra.relation, list(extra.expressions)) for extra in extras]
-    parts = [read_view(conn, rel, exprs, pair, start, end, key_filter) for rel, exprs in reads]
+    parts = [
+        read_view(conn, rel, exprs, pair, start, end, key_filter, dtype) for rel, exprs in reads
+    ]
     keys = parts[0][0]
     for part_keys, _ in parts[1:]:
         keys = np.intersect1d(keys, part_keys, assume_unique=True)

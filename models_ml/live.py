@@ -40,10 +40,17 @@ from bqx.errors import BqxUserError
 from bqx.feature_reader import read_since
 from bqx.pairs import PAIRS
 from bqx.sql import apply_ddl
-from models_ml.autoencoder.embeddings import Encoder, embed_since
+from models_ml.autoencoder.embeddings import EmbedConfig, Encoder, embed, embed_since
 from models_ml.autoencoder.manifest import AutoencoderArtifacts
+from models_ml.autoencoder.training import tiny_autoencoder_config, train_autoencoder
 from models_ml.multitask.artifacts import MultitaskArtifacts
-from models_ml.multitask.predictions import LiveNets, predict_since
+from models_ml.multitask.predictions import (
+    LiveNets,
+    PredictConfig,
+    predict_multitask,
+    predict_since,
+)
+from models_ml.multitask.training import tiny_config, train_multitask
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -55,7 +62,7 @@ class StepReport:
     through_tail_id: int
     embedded: int
     predicted: int
-    seconds: float
+    seconds: float  # the whole step: the parts, the watermark's insert and the commit
     read_seconds: float = 0.0  # the input rows of the minutes (read_since)
     embed_seconds: float = 0.0  # encoding and writing the embeddings
     predict_seconds: float = 0.0  # the nets and their rows
@@ -168,19 +175,21 @@ class LiveModels:
             if self.nets is not None:
                 predicted = predict_since(conn, self.nets, start, blocks, embeddings)
             done = time.perf_counter()
-            seconds = done - began
+            # live_model_steps.seconds: the step until its watermark (the row cannot hold the
+            # time of its own insert and commit, which StepReport.seconds includes)
+            until_watermark = done - began
             with conn.cursor() as cur:
                 cur.execute(
                     "insert into bqx.live_model_steps (through_tail_id, step_from,"
                     " embedded_rows, predicted_rows, seconds) values (%s, %s, %s, %s, %s)",
-                    (through, start, embedded, predicted, seconds),
+                    (through, start, embedded, predicted, until_watermark),
                 )
         log.info(
             "live models from %s: %d embeddings, %d predictions in %.2f s",
             start,
             embedded,
             predicted,
-            seconds,
+            until_watermark,
         )
         return StepReport(
             start,
@@ -192,6 +201,32 @@ class LiveModels:
             nets - encoded,
             done - nets,
         )
+
+
+def train_tiny_models(
+    conn: psycopg2.extensions.connection,
+    settings: Settings,
+    pairs: tuple[str, ...],
+    predict_history: bool = True,
+) -> tuple[float, ...]:
+    """A tiny shared autoencoder and tiny per-pair multi-task nets (real TensorFlow, the
+    smallest budgets that make real models: tiny_autoencoder_config, tiny_config) trained on
+    the built database of `settings`, every input row embedded as `bqx embed` does and, with
+    `predict_history`, predicted as `bqx predict multitask` does. For the live loop's tests
+    and bench/live.py, where the models only need to exist; the artifacts go to
+    settings.home, so a live database sharing the home serves the same models. Returns the
+    seconds of each part done (autoencoder, embeddings, nets[, predictions])."""
+    marks = [time.perf_counter()]
+    train_autoencoder(conn, settings, tiny_autoencoder_config(pairs))
+    marks.append(time.perf_counter())
+    embed(conn, settings, EmbedConfig(pairs=pairs))
+    marks.append(time.perf_counter())
+    train_multitask(conn, settings, tiny_config(pairs))
+    marks.append(time.perf_counter())
+    if predict_history:
+        predict_multitask(conn, settings, PredictConfig())
+        marks.append(time.perf_counter())
+    return tuple(b - a for a, b in zip(marks, marks[1:], strict=False))
 
 
 def freeze_loaded_objects() -> int:

@@ -281,6 +281,7 @@ def serve(
                 minutes_between=source.minutes_between,
                 before_look=build_tail if tail else None,
                 until=stop_after,
+                prefetch=lambda first, last: source.prefetched(first - config.learning_reach, last),
             )
         except KeyboardInterrupt:
             steps = None

@@ -19,7 +19,9 @@ timing, each its own transaction. `BatchedStore` wraps any OnlineStore for a rep
 - drift events and alarms pass straight through (rare, and an alarm should not wait).
 
 Nothing here changes what the learner sees or learns; tests/python/test_online.py replays a
-stream through it and through the plain store and compares every stored row.
+stream through it and through the plain store and compares every stored row. serve wraps its
+store in one for each backlog chunk it catches up (replay.step_minutes), its mirror starting
+where the chunk's steps may look back to (`since`).
 """
 
 from __future__ import annotations
@@ -38,9 +40,14 @@ EPOCH_CEILING = datetime(9999, 1, 1, tzinfo=UTC)
 class BatchedStore:
     """An OnlineStore for replay drivers (see the module docstring)."""
 
-    def __init__(self, store: OnlineStore, batch_minutes: int = 1440) -> None:
+    def __init__(
+        self, store: OnlineStore, batch_minutes: int = 1440, since: datetime = EPOCH_FLOOR
+    ) -> None:
+        """`since`: the mirror holds the rows after it (serve's backlog chunk: the oldest
+        minute its steps may ask for), not a pair's whole history."""
         self.store = store
         self.batch_minutes = batch_minutes
+        self.since = since
         # (pair, horizon) -> ts-sorted list of keys and the predictions by ts
         self._keys: dict[tuple[str, int], list[datetime]] = {}
         self._rows: dict[tuple[str, int], dict[datetime, Prediction]] = {}
@@ -53,7 +60,7 @@ class BatchedStore:
     def _mirror(self, pair: str, horizon: int) -> tuple[list[datetime], dict]:
         key = (pair, horizon)
         if key not in self._rows:
-            stored = self.store.predictions(pair, horizon, EPOCH_FLOOR, EPOCH_CEILING)
+            stored = self.store.predictions(pair, horizon, self.since, EPOCH_CEILING)
             self._rows[key] = {p.ts_utc: p for p in stored}
             self._keys[key] = sorted(self._rows[key])
         return self._keys[key], self._rows[key]
@@ -80,6 +87,9 @@ class BatchedStore:
         """Rows with after < ts_utc <= until. Rows at or before `after` are then forgotten:
         the service's `after` (its watermark, or its lookback) only grows along a replay, and
         a month of 28 pairs' rows would otherwise stay in memory."""
+        if after < self.since:  # older than the mirror: the wrapped store answers
+            self.flush()
+            return self.store.predictions(pair, horizon, after, until)
         keys, rows = self._mirror(pair, horizon)
         lo = bisect.bisect_right(keys, after)
         hi = bisect.bisect_right(keys, until)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 # A compact default input: the per-minute cost of river's trees grows with the feature count
 # (ARFRegressor(10) + bagged Hoeffding trees: ~9 ms per learn+predict at 40 features, ~70 ms at
@@ -97,3 +98,10 @@ class OnlineConfig:
     realized_grace_minutes: int = 15  # an outcome still missing this long after is a gap
     lookback_minutes: int = 24 * 60  # how far back a fresh learner looks for predictions
     use_static: bool = True  # the multitask net's prediction as a member when it exists
+
+    @property
+    def learning_reach(self) -> timedelta:
+        """How far before a minute its step reads the learned predictions' features and
+        outcomes, in steady running (learned through the minute before): the horizon and the
+        grace. serve reads a backlog chunk from this far before its first minute."""
+        return timedelta(minutes=self.horizon_minutes + self.realized_grace_minutes)

@@ -5,13 +5,23 @@ minute, and the static multi-task net's prediction when that table exists.
 `MemoryFeatures` holds arrays of a whole span, read once with bqx.feature_reader's
 binary COPY (replay, tests, benchmarks). Both filter the minute by equality, which PostgreSQL
 carries through every join of the views (a range would be applied to their first table only).
+
+A live backlog (serve finding many new minutes at one look) is read as a span too:
+`PostgresFeatures.prefetched(first, last)` reads the span's features, realized values and
+static predictions with the binary COPY reader, per pair and relation, in float64 (PostgreSQL's
+float8, the values the minute reads give, so the same predictions), and the step's reads of
+those minutes are answered from memory. Per minute the reads were 57 queries for 28 pairs (two
+views, then bqx_60 and the static prediction per pair); bench/live.py's one-day backlog of 28
+pairs (no trained models) stepped at 0.27 s a minute p50 with them, 0.14 s with one read of the
+day (1.7 s), the catch-up from 3.0 to 6.0 minutes/s.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -30,7 +40,7 @@ from bqx.feature_reader import (
     read_input,
     read_view,
 )
-from bqx.pairs import validate_pair
+from bqx.pairs import PAIRS, validate_pair
 
 log = logging.getLogger(__name__)
 
@@ -210,9 +220,53 @@ class PostgresFeatures:
         self.has_static = use_static and relation_exists(conn, *STATIC_TABLE[:2])
         self._cache: dict[int, dict[str, dict[str, float]]] = {}
         self._warned: set[str] = set()  # pairs _warn_one_view has named
+        self._span: tuple[int, int, MemoryFeatures] | None = None  # prefetched: first, last
+
+    def _in_span(self, ts: datetime) -> MemoryFeatures | None:
+        if self._span is None:
+            return None
+        first, last, memory = self._span
+        return memory if first <= _epoch(ts) <= last else None
+
+    @contextmanager
+    def prefetched(self, first: datetime, last: datetime) -> Iterator[None]:
+        """Within the block, the minutes [first, last] are answered from one read of the span
+        (see the module docstring): for a backlog, where the rows no longer change while it
+        is stepped. Minutes outside it are read as always."""
+        memory = MemoryFeatures(self.feature_names)
+        end = last + timedelta(minutes=1)
+        with self.conn:
+            for pair in self.pairs or PAIRS:
+                block = read_input(self.conn, self.columns, pair, first, end, dtype=np.float64)
+                r_keys, r_values = self._read_scalars(REALIZED_TABLE, pair, first, end)
+                s_keys, s_values = (
+                    self._read_scalars(STATIC_TABLE, pair, first, end)
+                    if self.has_static
+                    else (None, None)
+                )
+                memory.add_pair(
+                    pair, block.ts_epoch, block.features, r_keys, r_values, s_keys, s_values
+                )
+        self._span = (_epoch(first), _epoch(last), memory)
+        try:
+            yield
+        finally:
+            self._span = None
+
+    def _read_scalars(
+        self, table: tuple[str, str, str], pair: str, start: datetime, end: datetime
+    ) -> tuple[np.ndarray, np.ndarray]:
+        keys, values = read_view(
+            self.conn, table[1], [sql.Identifier(table[2])], pair, start, end, dtype=np.float64
+        )
+        return keys, values[:, 0]
 
     def _minute(self, ts: datetime) -> dict[str, dict[str, float]]:
         key = _epoch(ts)
+        span = self._in_span(ts)
+        if key not in self._cache and span is not None:
+            self._cache = {k: v for k, v in self._cache.items() if abs(k - key) <= 7200}
+            self._cache[key] = span.features(ts, span.pairs)
         if key not in self._cache:
             parts = []
             for view in FEATURE_VIEWS:
@@ -280,7 +334,8 @@ class PostgresFeatures:
         return {pair: rows[pair] for pair in pairs if pair in rows}
 
     def _scalar(self, table: tuple[str, str, str], pair: str, ts: datetime) -> float | None:
-        query = sql.SQL("select {} from {}.{} where pair = %s and ts_utc = %s").format(
+        # float8 in SQL, as the span's read casts it (a float4 column's text is not its value)
+        query = sql.SQL("select {}::float8 from {}.{} where pair = %s and ts_utc = %s").format(
             sql.Identifier(table[2]), sql.Identifier(table[0]), sql.Identifier(table[1])
         )
         with self.conn, self.conn.cursor() as cur:
@@ -289,10 +344,16 @@ class PostgresFeatures:
         return None if row is None or row[0] is None else float(row[0])
 
     def realized(self, pair: str, ts: datetime) -> float | None:
-        return self._scalar(REALIZED_TABLE, pair, ts)
+        span = self._in_span(ts)
+        return self._scalar(REALIZED_TABLE, pair, ts) if span is None else span.realized(pair, ts)
 
     def static_prediction(self, pair: str, ts: datetime) -> float | None:
-        return self._scalar(STATIC_TABLE, pair, ts) if self.has_static else None
+        if not self.has_static:
+            return None
+        span = self._in_span(ts)
+        if span is None:
+            return self._scalar(STATIC_TABLE, pair, ts)
+        return span.static_prediction(pair, ts)
 
     def latest_minute(self, at: datetime | None = None) -> datetime | None:
         """The newest minute with base features, at or before `at` (what a live step predicts

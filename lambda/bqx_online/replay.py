@@ -11,14 +11,23 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from bqx_online.batched import BatchedStore
 from bqx_online.records import DriftEvent
 from bqx_online.service import OnlineService
 
 log = logging.getLogger(__name__)
+
+# serve steps a backlog in chunks of at most this many minutes, each read at once (`prefetch`):
+# a day of 28 pairs' inputs is a few MB in memory
+BACKLOG_CHUNK_MINUTES = 1440
+# a learner checkpoints once an hour of backlog minutes (every 15 when live): a quarter of the
+# checkpoints, a crash inside a backlog re-learns at most an hour more
+BACKLOG_CHECKPOINT_EVERY = 60
 
 ProgressCallback = Callable[[str, int, int], None]
 
@@ -83,11 +92,15 @@ def serve(
     minutes_between: Callable[[datetime, datetime], Sequence[datetime]] | None = None,
     before_look: Callable[[], None] | None = None,
     until: datetime | None = None,
+    prefetch: Callable[[datetime, datetime], AbstractContextManager[object]] | None = None,
 ) -> int:
     """On the wall clock: whenever newer minutes of features exist, step each of them in order
     (only the newest on the first look: serve does not replay history). Between looks it
     `wait`s: a BarsListener's wait returns when bars commit (LISTEN/NOTIFY), time.sleep is the
-    plain poll. `before_look` runs first at each look (the tail build). It stops after
+    plain poll. `before_look` runs first at each look (the tail build). A backlog (more than
+    one minute at a look) is stepped in chunks of BACKLOG_CHUNK_MINUTES, each inside
+    `prefetch(first, last)` (PostgresFeatures.prefetched: the chunk's rows read at once); the
+    steps, and so the predictions, are those of minute-by-minute stepping. It stops after
     max_steps steps, or once it has stepped a minute at or after `until`. Returns steps."""
     last: datetime | None = None
     steps = 0
@@ -102,16 +115,18 @@ def serve(
                 todo: Sequence[datetime] = [newest]
             else:
                 todo = minutes_between(last, newest) or [newest]
-            for minute in todo:
-                report = service.step(minute)
-                last = minute
-                steps += 1
-                if on_step:
-                    on_step(report)
-                if (max_steps is not None and steps >= max_steps) or (
-                    until is not None and minute >= until
-                ):
-                    break
+            stepped = step_minutes(
+                service,
+                todo,
+                prefetch,
+                on_step,
+                lambda done, minute, before=steps: (
+                    (max_steps is not None and before + done >= max_steps)
+                    or (until is not None and minute >= until)
+                ),
+            )
+            steps += stepped
+            last = todo[stepped - 1]
             continue
         # wait for new bars (or, polling, the next minute boundary)
         now = datetime.now(UTC)
@@ -119,4 +134,60 @@ def serve(
         wait(max(0.5, min(poll_seconds, (next_minute - now).total_seconds())))
     if last is not None:
         service.flush(last)
+    return steps
+
+
+@contextmanager
+def _batched(service: OnlineService, first: datetime, backlog: bool) -> Iterator[None]:
+    """For a backlog chunk from `first` (`backlog`): the service's store wrapped in a
+    BatchedStore whose mirror starts where the chunk's steps may look back to (horizon +
+    lookback before `first`). What is buffered is written at the end, also when the chunk
+    ends by an exception (Ctrl-C, SIGTERM: serve then checkpoints, and a checkpoint must not
+    have learned predictions that were never stored). Measured (cProfile of 90 catch-up
+    steps of 28 pairs): the per-pair reads of the matured predictions were 6.1 s of 39 s."""
+    if not backlog:
+        yield
+        return
+    inner = service.store
+    reach = timedelta(minutes=service.config.horizon_minutes + service.config.lookback_minutes)
+    batched = BatchedStore(inner, batch_minutes=60, since=first - reach)
+    service.store = batched
+    try:
+        yield
+    finally:
+        service.store = inner
+        batched.flush()
+
+
+def step_minutes(
+    service: OnlineService,
+    minutes: Sequence[datetime],
+    prefetch: Callable[[datetime, datetime], AbstractContextManager[object]] | None = None,
+    on_step: Callable[[object], None] | None = None,
+    stop: Callable[[int, datetime], bool] | None = None,
+) -> int:
+    """Step `minutes` in order, in chunks of BACKLOG_CHUNK_MINUTES. A chunk of more than one
+    minute (a backlog) is stepped inside `prefetch(first, last)`, with the learners'
+    checkpoints every BACKLOG_CHECKPOINT_EVERY minutes (OnlineService.checkpoints_spaced) and
+    the store's reads of predictions answered from memory, its writes sent in batches
+    (_batched). After each step `stop(steps so far, minute)` may end it. Returns the steps
+    taken."""
+    steps = 0
+    for at in range(0, len(minutes), BACKLOG_CHUNK_MINUTES):
+        chunk = minutes[at : at + BACKLOG_CHUNK_MINUTES]
+        backlog = len(chunk) > 1
+        read = prefetch(chunk[0], chunk[-1]) if prefetch and backlog else nullcontext()
+        stopped = False
+        spaced = service.checkpoints_spaced(BACKLOG_CHECKPOINT_EVERY if backlog else None)
+        with read, _batched(service, chunk[0], backlog), spaced:
+            for minute in chunk:
+                report = service.step(minute)
+                steps += 1
+                if on_step:
+                    on_step(report)
+                if stop and stop(steps, minute):
+                    stopped = True
+                    break
+        if stopped:
+            break
     return steps

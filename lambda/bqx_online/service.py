@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -58,6 +59,9 @@ class OnlineService:
         self._last_checkpoint: dict[str, datetime] = {}
         self._dirty_since: dict[str, datetime] = {}  # learners never checkpointed
         self._unmarked: dict[str, list[Learned]] = {}
+        self._spaced = 0  # checkpoints_spaced: minutes between checkpoints in a backlog
+        self._spaced_through: datetime | None = None  # the last minute stepped spaced
+        self._last_stepped: datetime | None = None
 
     # ------------------------------------------------------------------ state
     def state(self, pair: str) -> PairState:
@@ -81,6 +85,7 @@ class OnlineService:
     def step(self, now: datetime, force_checkpoint: bool = False) -> StepReport:
         started = time.perf_counter()
         now = now.astimezone(UTC).replace(second=0, microsecond=0)
+        self._last_stepped = now
         report = StepReport(ts_utc=now)
         pairs = list(self.config.pairs)
         # 1-2: predict and store before anything else
@@ -189,19 +194,17 @@ class OnlineService:
         state = self.states.get(pair)
         if state is None or not state.dirty:
             return False
+        every = self._spaced or self.config.checkpoint_every
         last = self._last_checkpoint.get(pair)
-        phase = (self.config.pairs.index(pair) * self.config.checkpoint_every) // len(
-            self.config.pairs
-        )
-        if force or (
-            checkpoint_phase(now, self.config.checkpoint_every) == phase
-            and (last is None or now > last)
-        ):
+        phase = (self.config.pairs.index(pair) * every) // len(self.config.pairs)
+        if force or (checkpoint_phase(now, every) == phase and (last is None or now > last)):
             return True
         # never checkpointed (a fresh learner): counted from the first minute it was dirty,
         # so 28 fresh learners do not all checkpoint on their first learning minute
         since = last if last is not None else self._dirty_since.setdefault(pair, now)
-        return now - since >= timedelta(minutes=self.config.checkpoint_every)
+        if self._spaced_through is not None:  # after a backlog: counted from its end
+            since = max(since, self._spaced_through)
+        return now - since >= timedelta(minutes=every)
 
     def checkpoint(self, pair: str, now: datetime) -> None:
         state = self.states[pair]
@@ -213,6 +216,27 @@ class OnlineService:
         marks = self._unmarked.pop(pair, [])
         if marks:
             self.store.mark_learned(marks)
+
+    @contextmanager
+    def checkpoints_spaced(self, every: int | None) -> Iterator[None]:
+        """Within the block (with `every`) learners checkpoint every `every` minutes, at their
+        phases of that cycle, instead of every `checkpoint_every`: serve's catch-up of a
+        backlog chunk. After it the usual cycle resumes, counted from the block's last minute
+        (not all 28 at the next step). What is learned, predicted and stored is the same:
+        exactly-once learning rests on each checkpoint's learned_through, not on how often
+        they are taken, and learned_at is the step's minute; only fewer checkpoint versions
+        are written, and a crash re-learns more. Measured (bench/live.py, one day's backlog
+        of 28 pairs, no trained models): the 2,688 checkpoints of a 15-minute cycle took 74 s
+        of the 231 s of stepping."""
+        if not every:
+            yield
+            return
+        self._spaced = every
+        try:
+            yield
+        finally:
+            self._spaced = 0
+            self._spaced_through = self._last_stepped
 
     def flush(self, now: datetime) -> int:
         """Checkpoint every learner with unsaved learning (end of a replay or of `serve`)."""

@@ -79,6 +79,19 @@ class AutoencoderConfig:
         object.__setattr__(self, "pairs", tuple(validate_pair(p) for p in self.pairs))
 
 
+def tiny_autoencoder_config(pairs: tuple[str, ...]) -> AutoencoderConfig:
+    """The smallest budgets that still train a real autoencoder (seconds: 400 rows a pair, at
+    most 4,000, 2 epochs), for the live loop's tests and bench/live.py, where it only needs
+    to exist (multitask.training.tiny_config is the nets')."""
+    return AutoencoderConfig(
+        sample_rows=min(400 * len(pairs), 4_000),
+        validation_rows=min(100 * len(pairs), 1_000),
+        epochs=2,
+        batch_size=128,
+        pairs=pairs,
+    )
+
+
 @dataclass
 class TrainingResult:
     manifest: dict

@@ -249,27 +249,3 @@ def assert_same_table(live: pd.DataFrame, batch: pd.DataFrame, table: str) -> No
 
 # the model tables the live loop's model step writes (models_ml/live.py)
 MODEL_TABLES = ("autoencoder_embeddings", "multitask_predictions")
-
-
-def train_tiny_models(conn, settings: Settings, pairs: tuple[str, ...]) -> None:
-    """A tiny shared autoencoder and tiny per-pair multi-task nets (real TensorFlow, the
-    smallest budgets that make real models: seconds each) trained on the built database of
-    `settings`, then every input row embedded and predicted as `bqx embed` and `bqx predict
-    multitask` do. The artifacts go to settings.home: a live database sharing the home
-    serves the same models."""
-    from models_ml.autoencoder.embeddings import EmbedConfig, embed
-    from models_ml.autoencoder.training import AutoencoderConfig, train_autoencoder
-    from models_ml.multitask.predictions import PredictConfig, predict_multitask
-    from models_ml.multitask.training import tiny_config, train_multitask
-
-    encoder = AutoencoderConfig(
-        sample_rows=400 * len(pairs),
-        validation_rows=100 * len(pairs),
-        epochs=2,
-        batch_size=128,
-        pairs=pairs,
-    )
-    train_autoencoder(conn, settings, encoder)
-    embed(conn, settings, EmbedConfig(pairs=pairs))
-    train_multitask(conn, settings, tiny_config(pairs))
-    predict_multitask(conn, settings, PredictConfig())

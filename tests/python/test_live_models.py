@@ -35,10 +35,10 @@ from models_ml.autoencoder.manifest import AutoencoderArtifacts
 from models_ml.common.forward import ForwardPass
 from models_ml.common.keras import load_keras
 from models_ml.common.preprocessing import standardize
-from models_ml.live import LiveModels
+from models_ml.live import LiveModels, train_tiny_models
 from models_ml.multitask.artifacts import MultitaskArtifacts, load_pair
 
-from .conftest import MODEL_TABLES, assert_same_table, table_rows, train_tiny_models
+from .conftest import MODEL_TABLES, assert_same_table, table_rows
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 

@@ -26,6 +26,7 @@ from bqx.config import Settings
 from bqx.dbt_runner import BuildScope, run_dbt
 from bqx.ingest.feed import play, read_bars
 from bqx.synth import SynthConfig, write_market
+from models_ml.live import train_tiny_models
 
 from .conftest import (
     MODEL_TABLES,
@@ -33,7 +34,6 @@ from .conftest import (
     assert_same_table,
     plant_lead_lag_relationships,
     table_rows,
-    train_tiny_models,
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")

@@ -804,3 +804,64 @@ def test_replay_user_errors_are_one_line(args, message, cli_settings, monkeypatc
     assert result.exit_code == 1
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_backlog_stepped_in_chunks_stores_what_minute_by_minute_does(
+    make_settings, tmp_path, monkeypatch
+):
+    """serve's catch-up (step_minutes: chunks of BACKLOG_CHUNK_MINUTES, here 45, each read at
+    once by PostgresFeatures.prefetched with the binary COPY reader) stores exactly the rows of
+    stepping the same minutes one at a time with the per-minute reads: every prediction
+    (value, members, weights), learned mark, drift event and watermark. The static member is
+    on (a `real` column, as bqx.multitask_predictions has), a pair misses its cross-pair row
+    for a few minutes and its outcomes for a few others."""
+    import bqx_online.replay as serve_loop
+    from bqx_online.features import PostgresFeatures
+
+    monkeypatch.setattr(serve_loop, "BACKLOG_CHUNK_MINUTES", 45)
+    spec = StreamSpec(start=START, minutes=170, n_features=6, seed=12)
+    source = generate(spec, PAIRS)
+    config = online_config(checkpoint_every=15)
+    minutes = [minute(spec, i) for i in range(spec.minutes)]
+    stored = {}
+    for way in ("minute by minute", "in chunks"):
+        settings = make_settings(f"online_backlog_{way.replace(' ', '_')}")
+        conn = db.connect(settings)
+        write_feature_tables(conn, source, spec)
+        with conn, conn.cursor() as cur:
+            cur.execute(
+                "create table bqx.multitask_predictions (pair text, ts_utc timestamptz,"
+                " bqx_t60_pred real);"
+                "insert into bqx.multitask_predictions select pair, ts_utc, x0 / 3 + x1 / 7"
+                " from bqx.ml_feature_matrix;"
+                "delete from bqx.ml_cross_pair_features where pair = 'EURUSD'"
+                " and ts_utc >= %(a)s and ts_utc < %(a)s + interval '4 minutes';"
+                "delete from bqx.bqx_values where pair = 'USDJPY'"
+                " and ts_utc >= %(b)s and ts_utc < %(b)s + interval '3 minutes'",
+                {"a": minute(spec, 44), "b": minute(spec, 100)},
+            )
+        store = PostgresStore(db.connect(settings), tmp_path / way.replace(" ", "_"))
+        store.ensure()
+        features = PostgresFeatures(conn, config.features, config.use_static, PAIRS)
+        assert features.has_static
+        service = OnlineService(config, store, features)
+        if way == "in chunks":
+            steps = serve_loop.step_minutes(
+                service,
+                minutes,
+                lambda first, last, read=features: read.prefetched(
+                    first - config.learning_reach, last
+                ),
+            )
+            assert steps == len(minutes)
+        else:
+            for ts in minutes:
+                service.step(ts)
+        service.flush(minutes[-1])
+        stored[way] = stored_rows(store, PAIRS, spec)
+        store.close()
+        conn.close()
+    expected = stored["minute by minute"]
+    assert sum(len(rows[0]) for rows in expected.values()) == len(minutes) * len(PAIRS) - 4
+    assert sum(p.learned_at is not None for p in expected["USDJPY"][0]) > 0
+    assert stored["in chunks"] == expected
