@@ -276,8 +276,9 @@ def throughput(pairs, days: int) -> dict:
     """Before / after on the same span, pairs and machine: the first `days` market days of
     WARM replayed with the plain store, checkpoints every 60 minutes and river's generic
     deepcopy (the old driver), then with BatchedStore, a checkpoint per market day and
-    river_copies' exact copies (the new one). The stored predictions of the two runs must be
-    identical: what changed is how fast, not what is measured."""
+    river_copies' exact copies, without and with its direct Var combination for the splitter
+    (the new one). The stored predictions of the runs must be identical: what changed is how
+    fast, not what is measured."""
     settings = Settings.from_env()
     prepare(settings)
     conn = db.connect(settings)
@@ -287,9 +288,14 @@ def throughput(pairs, days: int) -> dict:
     minutes = [m for m in minutes if m.date() in first_days]
     out: dict = {"pairs": list(pairs), "minutes": len(minutes), "runs": {}}
     stored = {}
-    for name, every, batched in (("before", 60, False), ("after", 1440, True)):
+    runs = (
+        ("before", 60, False, False),
+        ("after, copies only", 1440, True, False),  # online16d's driver
+        ("after", 1440, True, True),  # and the splitter's direct Var combination
+    )
+    for name, every, batched, combine in runs:
         if batched:
-            river_copies.install()
+            river_copies.install(combine)
         else:
             river_copies.uninstall()  # river's generic deepcopy, as before
         store, config = open_learner(conn, settings, pairs, every, batched)
@@ -315,7 +321,7 @@ def throughput(pairs, days: int) -> dict:
             "load_after": os.getloadavg()[0],
             "learned": sum(len(v) for v in stored[name].values()),
         }
-    out["identical_predictions"] = stored["before"] == stored["after"]
+    out["identical_predictions"] = all(stored["before"] == v for v in stored.values())
     out["speedup"] = (
         out["runs"]["after"]["pair_minutes_per_s"] / out["runs"]["before"]["pair_minutes_per_s"]
     )
