@@ -59,9 +59,11 @@
         {%- set tail = {} -%}
         {%- for name, expr in quadratic_terms([part]) -%}
             {%- set s = ['y', 'ny', 'nny', 'yy'][loop.index0] -%}
-            {%- do items.append('sum(' ~ expr ~ ') over carry_run as run_' ~ name) -%}
-            {%- do inside.append('sum(' ~ expr ~ ') over carry_run - ' ~ expr) -%}
-            {%- do tail.update({s: '(sum(' ~ expr ~ ') over carry_block - sum(' ~ expr ~ ') over carry_run + ' ~ expr ~ ')'}) -%}
+            {#- each window call in parentheses: Spark reads `over carry_run - y` as one identifier -#}
+            {%- set run, total = '(sum(' ~ expr ~ ') over carry_run)', '(sum(' ~ expr ~ ') over carry_block)' -%}
+            {%- do items.append(run ~ ' as run_' ~ name) -%}
+            {%- do inside.append(run ~ ' - ' ~ expr) -%}
+            {%- do tail.update({s: '(' ~ total ~ ' - ' ~ run ~ ' + ' ~ expr ~ ')'}) -%}
         {%- endfor -%}
         {%- do crossing.extend([
             tail.y,
