@@ -1,60 +1,26 @@
 -- Benchmark probe (bench/features.py): one rolling quadratic regression of the rate index with
--- a single window var('w'), over every row of int_m1_series, by the same block-rebased
--- running sums as reg_rate. Used to show that the cost does not grow with the window.
+-- a single window var('w'), over every row of int_m1_series, by the same CTEs as reg_rate
+-- (blocks of w rows with a carry). Used to show that the cost does not grow with the window.
 {%- set w = var('w', 60) | int %}
-{%- set partition = 'pair, segment_start_utc' %}
-{%- set blocks = block_partition(partition) %}
 
-with blocked as (
+with series as (
     select
-        series.price_units,
-        series.index_scale,
-        series.segment_row,
-        series.pair,
-        series.segment_start_utc,
-        series.ts_utc,
-        {{ block_columns('series.segment_row', w) }}
-    from {{ ref('int_m1_series') }} as series
-    {{ block_copies() }}
-),
-
-running as (
-    select
-        *,
-        {{ quadratic_running_sums([('p', 'price_units::float8', 'price_units::float8 * price_units')], blocks) }}
-    from blocked
-),
-
-lagged as (
-    select
-        *,
-        {{ quadratic_lagged_sums(w, blocks) }}
-    from running
-),
-
-window_sums as (
-    select
-        price_units,
-        index_scale,
+        pair,
+        ts_utc,
+        segment_start_utc,
         segment_row,
-        block_row,
-        {{ quadratic_window_sums(['p'], w) }}
-    from lagged
-),
-
-moments as {{ computed_once() }} (
-    select
         price_units,
-        index_scale,
-        {{ quadratic_moments(w, ['p'], exact_cast='bigint') }}
-    from window_sums
-    where {{ in_own_block(w) }} and segment_row >= {{ w - 1 }}
+        index_scale
+    from {{ ref('int_m1_series') }}
 ),
 
-final as (
-    select {{ quadratic_fit_terms('w' ~ w, w, 'price_units', 'index_scale') }}
-    from moments
-)
+{% call quadratic_regression_ctes(
+    [('p', as_double('price_units'), as_double('price_units') ~ ' * price_units')],
+    ['price_units', 'index_scale'], 'price_units', 'pair, segment_start_utc',
+    scale='index_scale', exact_cast='bigint', windows=[w]
+) %}
+    where segment_row >= {{ w - 1 }}
+{% endcall %}
 
 select
     sum(w{{ w }}_quadratic_term) as checksum,

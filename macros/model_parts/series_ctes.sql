@@ -2,9 +2,10 @@
     the build's scope. Each renders `name as (...)` without the comma, so a model reads
     `with {{ segment_series([...]) }},`. -#}
 
-{% macro segment_series(columns) -%}
+{% macro segment_series(columns, halo_minutes=none) -%}
     {#- CTE `series`: pair, ts_utc, the segment columns and `columns` of int_m1_series, for the
-        pairs in scope and the months in scope with the look-back halo before them -#}
+        pairs in scope and the months in scope with the look-back halo before them
+        (ts_in_scope's; `halo_minutes` when the model never needs more) -#}
 series as (
     select
         pair,
@@ -13,7 +14,7 @@ series as (
         segment_row,
         {{ column_lines(columns) }}
     from {{ ref('int_m1_series') }}
-    where {{ ts_in_scope('ts_utc', halo_before=true) }} and {{ pair_in_scope('pair') }}
+    where {{ ts_in_scope('ts_utc', halo_before=true, halo_minutes=halo_minutes) }} and {{ pair_in_scope('pair') }}
 )
 {%- endmacro %}
 

@@ -37,8 +37,8 @@
         690). A tail build needs no segment start from its halo, unlike a --months build
         (halo_days): int_m1_grid_filled carries it from its own row before the tail, and every
         other model reads segment_start_utc / segment_row from the grid's rows. Models whose
-        sums restart somewhere else say so in their config (reg_*: the block, up to 1,260 rows
-        back; sister_correlation: its clock blocks, 479 minutes, in ts_in_scope's halo_minutes). -#}
+        sums restart somewhere else say so in their config or in ts_in_scope's halo_minutes
+        (reg_*: blocks with a carry, 1,258 minutes; sister_correlation: its clock blocks, 478). -#}
     {%- set minutes = config.get('tail_halo_minutes', none) if execute else none -%}
     {{ return(max_lookback_minutes() if minutes is none else minutes) }}
 {%- endmacro %}

@@ -1,6 +1,4 @@
 {{ partitioned_table_config() }}
-{#- a tail build reads the whole block of its first row: the sums restart per block of 1,260 rows -#}
-{{ config(tail_halo_minutes=2 * block_half(reg_windows() | max)) }}
 -- depends_on: {{ ref('bqx_values') }}
 --   (the input of its definition; the edge lets sister_correlation start first, see there)
 
@@ -18,16 +16,13 @@ with {{ segment_series([
     'bqx_60 as bqx',
     'round(bqx_60 * ' ~ grid ~ ') / ' ~ grid ~ ' as bqx_hi',
     'bqx_60 - round(bqx_60 * ' ~ grid ~ ') / ' ~ grid ~ ' as bqx_lo'
-]) }},
+], halo_minutes=quadratic_halo_minutes()) }},
 
 {% call quadratic_regression_ctes(
     [('hi', 'bqx_hi', 'bqx_hi * bqx_hi'), ('lo', 'bqx_lo', 'bqx_lo * (2 * bqx_hi + bqx_lo)')],
     ['bqx'], 'bqx', partition
 ) %}
-    where
-        {{ in_own_block(longest) }}
-        and segment_row >= {{ 60 + longest - 1 }}
-        and {{ ts_in_scope('ts_utc') }}
+    where segment_row >= {{ 60 + longest - 1 }} and {{ ts_in_scope('ts_utc') }}
 {% endcall %}
 
 select * from final
