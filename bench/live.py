@@ -137,7 +137,7 @@ def run(n_minutes: int, n_backlog: int) -> None:
     config = replace(OnlineConfig(pairs=PAIRS), checkpoint_every=15)
     store = PostgresStore(db.connect(settings), settings.artifacts_dir / "online")
     store.ensure()
-    source = PostgresFeatures(conn, config.features, config.use_static, config.pairs)
+    source = PostgresFeatures(conn, config, config.pairs)
     service = OnlineService(config, store, source)
     session = DbtSession(settings) if DBT_MODE == "session" else None
     listener = BarsListener(db.connect(settings))
@@ -206,9 +206,9 @@ def run(n_minutes: int, n_backlog: int) -> None:
     reads: list[float] = []
 
     @contextmanager
-    def prefetch(first, last):  # serve's (bqx/cli/online.py), timed
+    def prefetch(start, last):  # serve's (bqx/cli/online.py), timed
         began_read = time.perf_counter()
-        with source.prefetched(first - config.learning_reach, last):
+        with source.prefetched(start, last):
             reads.append(time.perf_counter() - began_read)
             yield
 

@@ -213,7 +213,7 @@ def serve(
     previous = signal.signal(signal.SIGTERM, stop)
     try:
         store.ensure()
-        source = PostgresFeatures(conn, config.features, config.use_static, config.pairs)
+        source = PostgresFeatures(conn, config, config.pairs)
         service = OnlineService(config, store, source)
 
         def on_step(report) -> None:
@@ -281,7 +281,7 @@ def serve(
                 minutes_between=source.minutes_between,
                 before_look=build_tail if tail else None,
                 until=stop_after,
-                prefetch=lambda first, last: source.prefetched(first - config.learning_reach, last),
+                prefetch=source.prefetched,
             )
         except KeyboardInterrupt:
             steps = None
