@@ -219,7 +219,9 @@ class PostgresFeatures:
         self.pairs = tuple(validate_pair(pair) for pair in pairs)
         self.columns = select_columns(conn, config.features)
         self.feature_names = tuple(c.name for c in self.columns)
-        self.has_static = config.use_static and relation_exists(conn, *STATIC_TABLE[:2])
+        self.use_static = config.use_static
+        self.has_static = False  # the static member's table exists (_check_static)
+        self._check_static()
         # a minute's rows stay cached while the minutes read are this close to it: a step
         # reads its minute, and its learning the minutes of the predictions whose outcomes
         # matured, at most this far back in steady running; so each minute is read once
@@ -227,6 +229,15 @@ class PostgresFeatures:
         self._cache: dict[int, dict[str, dict[str, float]]] = {}
         self._warned: set[str] = set()  # pairs _warn_one_view has named
         self._span: tuple[int, int, MemoryFeatures] | None = None  # prefetched: first, last
+
+    def _check_static(self) -> None:
+        """Whether the multi-task predictions' table exists, asked again (one catalog lookup)
+        at each minute read until it does: the nets may be trained while serve runs, and
+        serve's model step then creates the table; the static member joins at the next
+        minute, without a restart."""
+        if self.use_static and not self.has_static:
+            with self.conn:
+                self.has_static = relation_exists(self.conn, *STATIC_TABLE[:2])
 
     def _in_span(self, ts: datetime) -> MemoryFeatures | None:
         if self._span is None:
@@ -241,6 +252,7 @@ class PostgresFeatures:
         is stepped. Minutes outside it are read as always."""
         memory = MemoryFeatures(self.feature_names)
         end = last + timedelta(minutes=1)
+        self._check_static()
         with self.conn:
             for pair in self.pairs or PAIRS:
                 block = read_input(self.conn, self.columns, pair, first, end, dtype=np.float64)
@@ -273,6 +285,7 @@ class PostgresFeatures:
         if key not in self._cache and span is not None:
             self._cache_minute(key, span.features(ts, span.pairs))
         if key not in self._cache:
+            self._check_static()
             parts = []
             for view in FEATURE_VIEWS:
                 exprs = [column_expression(c) for c in self.columns if c.view == view]

@@ -90,25 +90,23 @@ def serve(
     wait: Callable[[float], object] = time.sleep,
     on_step: Callable[[object], None] | None = None,
     minutes_between: Callable[[datetime, datetime], Sequence[datetime]] | None = None,
-    before_look: Callable[[], None] | None = None,
     until: datetime | None = None,
     prefetch: Callable[[datetime, datetime], AbstractContextManager[object]] | None = None,
 ) -> int:
     """On the wall clock: whenever newer minutes of features exist, step each of them in order
     (only the newest on the first look: serve does not replay history). Between looks it
     `wait`s: a BarsListener's wait returns when bars commit (LISTEN/NOTIFY), time.sleep is the
-    plain poll. `before_look` runs first at each look (the tail build). A backlog (more than
-    one minute at a look) is stepped in chunks of BACKLOG_CHUNK_MINUTES, each inside
-    `prefetch(start, last)` (PostgresFeatures.prefetched: the chunk's rows read at once); the
-    steps, and so the predictions, are those of minute-by-minute stepping. It stops after
-    max_steps steps, or once it has stepped a minute at or after `until`. Returns steps."""
+    plain poll. `latest_minute` is the look (`bqx online serve`'s runs the tail build and the
+    model step first, under the build lock). A backlog (more than one minute at a look) is
+    stepped in chunks of BACKLOG_CHUNK_MINUTES, each inside `prefetch(start, last)`
+    (PostgresFeatures.prefetched: the chunk's rows read at once); the steps, and so the
+    predictions, are those of minute-by-minute stepping. It stops after max_steps steps, or
+    once it has stepped a minute at or after `until`. Returns steps."""
     last: datetime | None = None
     steps = 0
     while (max_steps is None or steps < max_steps) and (
         until is None or last is None or last < until
     ):
-        if before_look:
-            before_look()
         newest = latest_minute()
         if newest is not None and (last is None or newest > last):
             if last is None or minutes_between is None:
