@@ -227,6 +227,8 @@ def serve(
             )
 
         session = DbtSession(settings) if tail else None
+        if session is not None:
+            _prepare_tail(settings, conn, session)
         # the model step runs with or without serve's own tail build: it covers every
         # finished tail build in bqx.live_tail_builds, also another process's `bqx build --tail`
         models = _live_models(conn, settings)
@@ -304,6 +306,28 @@ def serve(
         console.print(f"served {steps} minute steps")
     if backend == "postgres":
         _print_latency(settings)
+
+
+def _prepare_tail(settings: Settings, conn: psycopg2.extensions.connection, session) -> None:
+    """Compile the tail statements before the first look (DbtSession.prepare), under the
+    build lock; skipped while a batch build holds it (its end makes serve compile anew)."""
+    import time
+
+    from bqx.dbt_runner import BuildScope
+    from bqx.tail_build import try_build_lock
+
+    began = time.perf_counter()
+    holder = try_build_lock(settings)
+    if holder is None:
+        return
+    try:
+        prepared = session.prepare(conn, BuildScope())
+    finally:
+        holder.close()
+    if prepared:
+        console.print(
+            f"tail statements compiled: {time.perf_counter() - began:.1f} s", highlight=False
+        )
 
 
 def _live_models(conn: psycopg2.extensions.connection, settings: Settings):
