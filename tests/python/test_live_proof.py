@@ -21,7 +21,7 @@ import pytest
 
 from bqx import db
 from bqx.config import Settings
-from bqx.dbt_runner import BuildScope, run_dbt
+from bqx.dbt_runner import BUILD_BUSY, BUILD_LOCK, BuildScope, run_dbt
 from bqx.ingest.feed import play, read_bars
 from bqx.synth import SynthConfig, write_market
 from models_ml.live import train_tiny_models
@@ -263,6 +263,17 @@ def _crash_base(make_settings, market_bars, label: str):
     return settings, conn
 
 
+def _feed_whole(settings, conn, bars: pd.DataFrame) -> None:
+    """Feed `bars` while the build lock is held, as a batch build holds it: serve's next look
+    after it builds them in one tail, in both runs. Features built by tails starting at other
+    minutes equal each other to 1e-9 relative (the proof's tolerance), not bit for bit, and
+    this test compares predictions exactly; without the lock a serve whose tails are fast
+    (compiled at its start) splits the chunk where its timing falls (seen: 12:00-12:22 in one
+    run, 12:00-12:23 in the other, and predictions 1 ulp apart from 13:28 on)."""
+    with db.advisory_locks(settings, BUILD_LOCK, ["all"], BUILD_BUSY):
+        play(conn, bars, speed=0)
+
+
 def _serve_run(make_settings, market_bars, tmp: Path, label: str, kill: bool):
     """Base build, serve started, two chunks fed (serve stepping each minute); with `kill`,
     serve is killed with SIGKILL after the first chunk, learned but not checkpointed, and
@@ -274,7 +285,7 @@ def _serve_run(make_settings, market_bars, tmp: Path, label: str, kill: bool):
     last_built = CRASH_BUILT - pd.Timedelta(minutes=1)
     try:
         wait_started(serve, log, last_built, 1)
-        play(conn, market_bars[(ts >= CRASH_BUILT) & (ts < CRASH_CHUNKS[0])], speed=0)
+        _feed_whole(settings, conn, market_bars[(ts >= CRASH_BUILT) & (ts < CRASH_CHUNKS[0])])
         last = _wait_chunk_stepped(conn, serve, market_bars, CRASH_CHUNKS[0], log)
         if kill:
             with conn, conn.cursor() as cur:  # learned in memory, not all checkpointed
@@ -284,7 +295,8 @@ def _serve_run(make_settings, market_bars, tmp: Path, label: str, kill: bool):
             assert serve.wait(timeout=60) == -signal.SIGKILL
             serve = start_serve(settings, log, CRASH_SERVED)
             wait_started(serve, log, last, 2)
-        play(conn, market_bars[(ts >= CRASH_CHUNKS[0]) & (ts < CRASH_CHUNKS[1])], speed=0)
+        chunk = (ts >= CRASH_CHUNKS[0]) & (ts < CRASH_CHUNKS[1])
+        _feed_whole(settings, conn, market_bars[chunk])
         _wait_chunk_stepped(conn, serve, market_bars, CRASH_CHUNKS[1], log)
         stop_serve(serve, log)
     finally:
@@ -324,8 +336,6 @@ def test_serve_skips_tail_builds_while_a_batch_build_holds_the_lock(
 ):
     """A batch `bqx build` holds the build lock: serve's tail builds wait (one line says so)
     and the grid stays where it was; once the lock is free the next wake catches up."""
-    from bqx.dbt_runner import BUILD_BUSY, BUILD_LOCK
-
     settings, conn = _crash_base(make_settings, crash_bars, "lock")
     ts = crash_bars["ts_utc"]
     log = tmp_path_factory.mktemp("lock_serve") / "serve.log"
