@@ -266,8 +266,8 @@ def _crash_base(make_settings, market_bars, label: str):
 def _feed_whole(settings, conn, bars: pd.DataFrame) -> None:
     """Feed `bars` while the build lock is held, as a batch build holds it: serve's next look
     after it builds them in one tail, in both runs. Features built by tails starting at other
-    minutes equal each other to 1e-9 relative (the proof's tolerance), not bit for bit, and
-    this test compares predictions exactly; without the lock a serve whose tails are fast
+    minutes are only promised equal to 1e-9 relative (the proof's tolerance), and this test
+    compares predictions exactly; without the lock a serve whose tails are fast
     (compiled at its start) splits the chunk where its timing falls (seen: 12:00-12:22 in one
     run, 12:00-12:23 in the other, and predictions 1 ulp apart from 13:28 on)."""
     with db.advisory_locks(settings, BUILD_LOCK, ["all"], BUILD_BUSY):
