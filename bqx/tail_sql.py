@@ -16,7 +16,8 @@ tail's minute (tail_literal). One feature definition stays in dbt SQL; nothing i
 All models go in one transaction: a tail build is applied whole or not at all.
 
 When the compiled text could differ, the tail runs through dbt and is compiled again
-(DbtSession.tail): the first tail of a session, a new month (the materialization creates its
+(DbtSession.tail): the first tail of a session that did not compile them at its start
+(DbtSession.prepare, serve's), a new month (the materialization creates its
 partitions), a pair's first bars (sister_correlation lists its couples when it compiles),
 after a batch build (what the models read when they compile, such as the lead-lag slots, may
 have changed), and when a compiled statement fails.

@@ -39,7 +39,7 @@ def lambda_handler(event, context):
     try:
         if backend == "postgres":
             store.ensure()  # the AWS resources belong to the SAM template
-        source = PostgresFeatures(conn, config.features, config.use_static)
+        source = PostgresFeatures(conn, config)
         minute = asked if event and event.get("minute") else source.latest_minute(asked)
         if minute is None:
             log.warning("no features at or before %s: nothing to do", asked)

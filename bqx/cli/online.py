@@ -176,7 +176,8 @@ def serve(
         typer.Option(
             "--tail/--no-tail",
             help="Append the new minutes to every feature table (tail build) before each look; "
-            "--no-tail when something else builds the features.",
+            "--no-tail when something else builds the features (e.g. `bqx build --tail`): "
+            "the model step still runs, over the tail builds it logged.",
         ),
     ] = True,
     until: Annotated[
@@ -198,6 +199,7 @@ def serve(
     from bqx_online.runtime import open_store
     from bqx_online.service import OnlineService
     from bqx_online.wakeup import BarsListener
+    from models_ml.live import freeze_loaded_objects
 
     config = _config(pairs, arf_models, checkpoint_every, False)
     stop_after = parse_minute(until, "--until") if until else None
@@ -213,7 +215,7 @@ def serve(
     previous = signal.signal(signal.SIGTERM, stop)
     try:
         store.ensure()
-        source = PostgresFeatures(conn, config.features, config.use_static, config.pairs)
+        source = PostgresFeatures(conn, config, config.pairs)
         service = OnlineService(config, store, source)
 
         def on_step(report) -> None:
@@ -225,36 +227,43 @@ def serve(
             )
 
         session = DbtSession(settings) if tail else None
-        models = _live_models(conn, settings) if tail else None
-        if models is not None:
-            from models_ml.live import freeze_loaded_objects
+        if session is not None:
+            _prepare_tail(settings, conn, session)
+        # the model step runs with or without serve's own tail build: it covers every
+        # finished tail build in bqx.live_tail_builds, also another process's `bqx build --tail`
+        models = _live_models(conn, settings)
+        freeze_loaded_objects()  # no full garbage collections through TensorFlow's objects
+        busy = [False]  # another build held the lock at the last look
 
-            freeze_loaded_objects()  # no full garbage collections through TensorFlow's objects
-
-        waiting = [False]  # a batch build held the lock at the last wake
-
-        def build_tail() -> None:
+        def look() -> datetime | None:
+            """The newest minute of features, read under the build lock after the tail build
+            and the model step (None while another build holds the lock: the next wake after
+            it catches up). Under the lock no build is half written, so every minute stepped
+            has its features and, with trained models, its multi-task predictions."""
             started = time.perf_counter()
             holder = try_build_lock(settings)
-            if holder is None:  # a batch `bqx build` runs: the next wake catches up
-                if not waiting[0]:
+            if holder is None:  # a batch `bqx build`, or (--no-tail) the feature builder
+                if tail and not busy[0]:
                     console.print(
                         "a batch `bqx build` holds the build lock: tail builds wait for it",
                         highlight=False,
                     )
-                waiting[0] = True
-                return
-            if waiting[0] and session is not None:
+                busy[0] = True
+                return None
+            if busy[0] and session is not None:
                 session.forget_compiled()  # a batch build ran: compile the tail again
-            waiting[0] = False
+            busy[0] = False
+            tail_from = None
             try:
-                # the oldest minute written since the last build: before the tail, a late bar
-                arrived = listener.take_oldest()
-                tail_from = tail_build(settings, conn, session=session, arrived_from=arrived)
+                if tail:
+                    # the oldest minute written since the last build: before the tail, a late bar
+                    arrived = listener.take_oldest()
+                    tail_from = tail_build(settings, conn, session=session, arrived_from=arrived)
                 built = time.perf_counter()
                 # the new minutes' embeddings and multi-task predictions (and any a crash
                 # left behind), under the build lock: a batch build may not change the inputs
                 stepped = _step_models(models, conn)
+                newest = source.latest_minute(datetime.now(UTC))
             finally:
                 holder.close()
             if tail_from is not None:
@@ -269,19 +278,19 @@ def serve(
                     f"{stepped.seconds:.2f} s",
                     highlight=False,
                 )
+            return newest
 
         try:
             steps = run_serve(
                 service,
-                lambda: source.latest_minute(datetime.now(UTC)),
+                look,
                 max_steps,
                 poll_seconds,
                 wait=listener.wait,
                 on_step=on_step,
                 minutes_between=source.minutes_between,
-                before_look=build_tail if tail else None,
                 until=stop_after,
-                prefetch=lambda first, last: source.prefetched(first - config.learning_reach, last),
+                prefetch=source.prefetched,
             )
         except KeyboardInterrupt:
             steps = None
@@ -299,6 +308,28 @@ def serve(
         _print_latency(settings)
 
 
+def _prepare_tail(settings: Settings, conn: psycopg2.extensions.connection, session) -> None:
+    """Compile the tail statements before the first look (DbtSession.prepare), under the
+    build lock; skipped while a batch build holds it (its end makes serve compile anew)."""
+    import time
+
+    from bqx.dbt_runner import BuildScope
+    from bqx.tail_build import try_build_lock
+
+    began = time.perf_counter()
+    holder = try_build_lock(settings)
+    if holder is None:
+        return
+    try:
+        prepared = session.prepare(conn, BuildScope())
+    finally:
+        holder.close()
+    if prepared:
+        console.print(
+            f"tail statements compiled: {time.perf_counter() - began:.1f} s", highlight=False
+        )
+
+
 def _live_models(conn: psycopg2.extensions.connection, settings: Settings):
     """The trained autoencoder and multi-task nets for serve's model step (models_ml/live.py);
     one line per part it skips (nothing trained, other input columns)."""
@@ -311,12 +342,16 @@ def _live_models(conn: psycopg2.extensions.connection, settings: Settings):
 
 
 def _step_models(models, conn: psycopg2.extensions.connection):
-    """The model step after a tail build (None: nothing to do); a retrain is loaded first."""
-    if models is None:
-        return None
+    """The model step at a look (None: nothing to do). Models trained or retrained since the
+    last look (a manifest changed: two stat calls) are loaded first."""
+    from models_ml.live import freeze_loaded_objects
+
     if models.refresh(conn):
+        if models.encoder is not None:
+            console.print("trained models loaded", highlight=False)
         for line in models.skipped:
             console.print(line, highlight=False)
+        freeze_loaded_objects()  # what was just loaded, too
     return models.step(conn)
 
 

@@ -111,9 +111,29 @@ class OnlineConfig:
     lookback_minutes: int = 24 * 60  # how far back a fresh learner looks for predictions
     use_static: bool = True  # the multitask net's prediction as a member when it exists
 
+    # How far before a minute its step looks back: two spans, one for each of a backlog
+    # chunk's reads from memory (replay.step_minutes); what falls outside a span is read from
+    # the database as always, so a span decides cost, not results. They differ because the
+    # two reads are asked for differently. The ask for stored predictions comes at every step
+    # of every learner, back to its watermark or, for a fresh learner (no checkpoint), a day:
+    # the mirror covers the day (one query a pair, predictions only), or each step of a fresh
+    # learner would go to the database. Features and outcomes are read only for predictions
+    # found and learned, the horizon and the grace back when learned through the minute
+    # before; reading a day more of every pair's features, for a fresh learner that finds
+    # stored predictions (a lost checkpoint), would double a one-day chunk's read.
+
     @property
-    def learning_reach(self) -> timedelta:
-        """How far before a minute its step reads the learned predictions' features and
-        outcomes, in steady running (learned through the minute before): the horizon and the
-        grace. serve reads a backlog chunk from this far before its first minute."""
+    def steady_learning_reach(self) -> timedelta:
+        """The features and outcomes a learner learned through the minute before reads: those
+        of the predictions whose outcome matured, the horizon and the grace back. serve's
+        chunk reads features from this far before its first minute (the prefetch), and the
+        live reader keeps a minute's rows cached this long."""
         return timedelta(minutes=self.horizon_minutes + self.realized_grace_minutes)
+
+    @property
+    def fresh_learning_reach(self) -> timedelta:
+        """The stored predictions a learner asks for at each step: back to its watermark, and
+        at most this far (a fresh learner: the horizon and `lookback_minutes`). serve's
+        chunk mirrors predictions from this far before its first minute (BatchedStore), so
+        that no step's ask falls through to the database."""
+        return timedelta(minutes=self.horizon_minutes + self.lookback_minutes)

@@ -41,6 +41,7 @@ from bqx.feature_reader import (
     read_view,
 )
 from bqx.pairs import PAIRS, validate_pair
+from bqx_online.config import OnlineConfig
 
 log = logging.getLogger(__name__)
 
@@ -208,19 +209,35 @@ class PostgresFeatures:
     def __init__(
         self,
         conn: psycopg2.extensions.connection,
-        wanted: Sequence[str],
-        use_static: bool = True,
+        config: OnlineConfig,
         pairs: Sequence[str] = (),
     ) -> None:
-        """`pairs`: read only these (the learner's), one branch per pair (see _read)."""
+        """The learner's features (`config.features`), its static member's predictions when
+        `config.use_static`. `pairs`: read only these (the learner's), one branch per pair
+        (see _read)."""
         self.conn = conn
         self.pairs = tuple(validate_pair(pair) for pair in pairs)
-        self.columns = select_columns(conn, wanted)
+        self.columns = select_columns(conn, config.features)
         self.feature_names = tuple(c.name for c in self.columns)
-        self.has_static = use_static and relation_exists(conn, *STATIC_TABLE[:2])
+        self.use_static = config.use_static
+        self.has_static = False  # the static member's table exists (_check_static)
+        self._check_static()
+        # a minute's rows stay cached while the minutes read are this close to it: a step
+        # reads its minute, and its learning the minutes of the predictions whose outcomes
+        # matured, at most this far back in steady running; so each minute is read once
+        self._keep = int(config.steady_learning_reach.total_seconds())
         self._cache: dict[int, dict[str, dict[str, float]]] = {}
         self._warned: set[str] = set()  # pairs _warn_one_view has named
         self._span: tuple[int, int, MemoryFeatures] | None = None  # prefetched: first, last
+
+    def _check_static(self) -> None:
+        """Whether the multi-task predictions' table exists, asked again (one catalog lookup)
+        at each minute read until it does: the nets may be trained while serve runs, and
+        serve's model step then creates the table; the static member joins at the next
+        minute, without a restart."""
+        if self.use_static and not self.has_static:
+            with self.conn:
+                self.has_static = relation_exists(self.conn, *STATIC_TABLE[:2])
 
     def _in_span(self, ts: datetime) -> MemoryFeatures | None:
         if self._span is None:
@@ -235,6 +252,7 @@ class PostgresFeatures:
         is stepped. Minutes outside it are read as always."""
         memory = MemoryFeatures(self.feature_names)
         end = last + timedelta(minutes=1)
+        self._check_static()
         with self.conn:
             for pair in self.pairs or PAIRS:
                 block = read_input(self.conn, self.columns, pair, first, end, dtype=np.float64)
@@ -265,9 +283,9 @@ class PostgresFeatures:
         key = _epoch(ts)
         span = self._in_span(ts)
         if key not in self._cache and span is not None:
-            self._cache = {k: v for k, v in self._cache.items() if abs(k - key) <= 7200}
-            self._cache[key] = span.features(ts, span.pairs)
+            self._cache_minute(key, span.features(ts, span.pairs))
         if key not in self._cache:
+            self._check_static()
             parts = []
             for view in FEATURE_VIEWS:
                 exprs = [column_expression(c) for c in self.columns if c.view == view]
@@ -277,9 +295,12 @@ class PostgresFeatures:
                 values = np.concatenate([part[pair] for part in parts])
                 rows[pair] = as_dict(self.feature_names, values)
             self._warn_one_view(parts, rows, ts)
-            self._cache = {k: v for k, v in self._cache.items() if abs(k - key) <= 7200}
-            self._cache[key] = rows
+            self._cache_minute(key, rows)
         return self._cache[key]
+
+    def _cache_minute(self, key: int, rows: dict[str, dict[str, float]]) -> None:
+        self._cache = {k: v for k, v in self._cache.items() if abs(k - key) <= self._keep}
+        self._cache[key] = rows
 
     def _warn_one_view(
         self, parts: list[dict[str, np.ndarray]], rows: dict[str, object], ts: datetime

@@ -90,25 +90,23 @@ def serve(
     wait: Callable[[float], object] = time.sleep,
     on_step: Callable[[object], None] | None = None,
     minutes_between: Callable[[datetime, datetime], Sequence[datetime]] | None = None,
-    before_look: Callable[[], None] | None = None,
     until: datetime | None = None,
     prefetch: Callable[[datetime, datetime], AbstractContextManager[object]] | None = None,
 ) -> int:
     """On the wall clock: whenever newer minutes of features exist, step each of them in order
     (only the newest on the first look: serve does not replay history). Between looks it
     `wait`s: a BarsListener's wait returns when bars commit (LISTEN/NOTIFY), time.sleep is the
-    plain poll. `before_look` runs first at each look (the tail build). A backlog (more than
-    one minute at a look) is stepped in chunks of BACKLOG_CHUNK_MINUTES, each inside
-    `prefetch(first, last)` (PostgresFeatures.prefetched: the chunk's rows read at once); the
-    steps, and so the predictions, are those of minute-by-minute stepping. It stops after
-    max_steps steps, or once it has stepped a minute at or after `until`. Returns steps."""
+    plain poll. `latest_minute` is the look (`bqx online serve`'s runs the tail build and the
+    model step first, under the build lock). A backlog (more than one minute at a look) is
+    stepped in chunks of BACKLOG_CHUNK_MINUTES, each inside `prefetch(start, last)`
+    (PostgresFeatures.prefetched: the chunk's rows read at once); the steps, and so the
+    predictions, are those of minute-by-minute stepping. It stops after max_steps steps, or
+    once it has stepped a minute at or after `until`. Returns steps."""
     last: datetime | None = None
     steps = 0
     while (max_steps is None or steps < max_steps) and (
         until is None or last is None or last < until
     ):
-        if before_look:
-            before_look()
         newest = latest_minute()
         if newest is not None and (last is None or newest > last):
             if last is None or minutes_between is None:
@@ -140,17 +138,18 @@ def serve(
 @contextmanager
 def _batched(service: OnlineService, first: datetime, backlog: bool) -> Iterator[None]:
     """For a backlog chunk from `first` (`backlog`): the service's store wrapped in a
-    BatchedStore whose mirror starts where the chunk's steps may look back to (horizon +
-    lookback before `first`). What is buffered is written at the end, also when the chunk
-    ends by an exception (Ctrl-C, SIGTERM: serve then checkpoints, and a checkpoint must not
-    have learned predictions that were never stored). Measured (cProfile of 90 catch-up
-    steps of 28 pairs): the per-pair reads of the matured predictions were 6.1 s of 39 s."""
+    BatchedStore whose mirror starts where the chunk's steps may ask for predictions
+    (OnlineConfig.fresh_learning_reach before `first`). What is buffered is written at the
+    end, also when the chunk ends by an exception (Ctrl-C, SIGTERM: serve then checkpoints,
+    and a checkpoint must not have learned predictions that were never stored). Measured
+    (cProfile of 90 catch-up steps of 28 pairs): the per-pair reads of the matured
+    predictions were 6.1 s of 39 s."""
     if not backlog:
         yield
         return
     inner = service.store
-    reach = timedelta(minutes=service.config.horizon_minutes + service.config.lookback_minutes)
-    batched = BatchedStore(inner, batch_minutes=60, since=first - reach)
+    since = first - service.config.fresh_learning_reach
+    batched = BatchedStore(inner, batch_minutes=60, since=since)
     service.store = batched
     try:
         yield
@@ -167,18 +166,22 @@ def step_minutes(
     stop: Callable[[int, datetime], bool] | None = None,
 ) -> int:
     """Step `minutes` in order, in chunks of BACKLOG_CHUNK_MINUTES. A chunk of more than one
-    minute (a backlog) is stepped inside `prefetch(first, last)`, with the learners'
-    checkpoints every BACKLOG_CHECKPOINT_EVERY minutes (OnlineService.checkpoints_spaced) and
-    the store's reads of predictions answered from memory, its writes sent in batches
-    (_batched). After each step `stop(steps so far, minute)` may end it. Returns the steps
-    taken."""
+    minute (a backlog) is stepped inside `prefetch(start, last)` (`start`: the chunk's first
+    minute less OnlineConfig.steady_learning_reach, whose features its learning reads), with
+    the learners' checkpoints every BACKLOG_CHECKPOINT_EVERY minutes
+    (OnlineService.checkpoints_spaced) and the store's reads of predictions answered from
+    memory, its writes sent in batches (_batched). After each step `stop(steps so far,
+    minute)` may end it. Returns the steps taken."""
     steps = 0
+    reach = service.config.steady_learning_reach
     for at in range(0, len(minutes), BACKLOG_CHUNK_MINUTES):
         chunk = minutes[at : at + BACKLOG_CHUNK_MINUTES]
         backlog = len(chunk) > 1
-        read = prefetch(chunk[0], chunk[-1]) if prefetch and backlog else nullcontext()
+        read = prefetch(chunk[0] - reach, chunk[-1]) if prefetch and backlog else nullcontext()
         stopped = False
-        spaced = service.checkpoints_spaced(BACKLOG_CHECKPOINT_EVERY if backlog else None)
+        spaced = service.checkpoints_spaced(
+            BACKLOG_CHECKPOINT_EVERY if backlog else None, chunk[-1]
+        )
         with read, _batched(service, chunk[0], backlog), spaced:
             for minute in chunk:
                 report = service.step(minute)

@@ -60,8 +60,7 @@ class OnlineService:
         self._dirty_since: dict[str, datetime] = {}  # learners never checkpointed
         self._unmarked: dict[str, list[Learned]] = {}
         self._spaced = 0  # checkpoints_spaced: minutes between checkpoints in a backlog
-        self._spaced_through: datetime | None = None  # the last minute stepped spaced
-        self._last_stepped: datetime | None = None
+        self._spaced_through: datetime | None = None  # the last minute of the last backlog
 
     # ------------------------------------------------------------------ state
     def state(self, pair: str) -> PairState:
@@ -85,7 +84,6 @@ class OnlineService:
     def step(self, now: datetime, force_checkpoint: bool = False) -> StepReport:
         started = time.perf_counter()
         now = now.astimezone(UTC).replace(second=0, microsecond=0)
-        self._last_stepped = now
         report = StepReport(ts_utc=now)
         pairs = list(self.config.pairs)
         # 1-2: predict and store before anything else
@@ -142,7 +140,7 @@ class OnlineService:
         horizon = timedelta(minutes=self.config.horizon_minutes)
         grace = timedelta(minutes=self.config.realized_grace_minutes)
         state = self.state(pair)
-        oldest = now - horizon - timedelta(minutes=self.config.lookback_minutes)
+        oldest = now - self.config.fresh_learning_reach
         after = max(state.learned_through, oldest) if state.learned_through else oldest
         pending = self.store.predictions(pair, self.config.horizon_minutes, after, now - horizon)
         events: list[DriftEvent] = []
@@ -218,16 +216,17 @@ class OnlineService:
             self.store.mark_learned(marks)
 
     @contextmanager
-    def checkpoints_spaced(self, every: int | None) -> Iterator[None]:
+    def checkpoints_spaced(self, every: int | None, through: datetime) -> Iterator[None]:
         """Within the block (with `every`) learners checkpoint every `every` minutes, at their
         phases of that cycle, instead of every `checkpoint_every`: serve's catch-up of a
-        backlog chunk. After it the usual cycle resumes, counted from the block's last minute
-        (not all 28 at the next step). What is learned, predicted and stored is the same:
-        exactly-once learning rests on each checkpoint's learned_through, not on how often
-        they are taken, and learned_at is the step's minute; only fewer checkpoint versions
-        are written, and a crash re-learns more. Measured (bench/live.py, one day's backlog
-        of 28 pairs, no trained models): the 2,688 checkpoints of a 15-minute cycle took 74 s
-        of the 231 s of stepping."""
+        backlog chunk whose last minute is `through`. After it the usual cycle resumes,
+        counted from `through` (not all 28 at the next step). A block ended early (serve's
+        --max-steps / --until, an exception) ends serve, which checkpoints every learner. What
+        is learned, predicted and stored is the same: exactly-once learning rests on each
+        checkpoint's learned_through, not on how often they are taken, and learned_at is the
+        step's minute; only fewer checkpoint versions are written, and a crash re-learns more.
+        Measured (bench/live.py, one day's backlog of 28 pairs, no trained models): the 2,688
+        checkpoints of a 15-minute cycle took 74 s of the 231 s of stepping."""
         if not every:
             yield
             return
@@ -236,7 +235,7 @@ class OnlineService:
             yield
         finally:
             self._spaced = 0
-            self._spaced_through = self._last_stepped
+            self._spaced_through = through.astimezone(UTC).replace(second=0, microsecond=0)
 
     def flush(self, now: datetime) -> int:
         """Checkpoint every learner with unsaved learning (end of a replay or of `serve`)."""

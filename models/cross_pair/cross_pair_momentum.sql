@@ -1,4 +1,11 @@
 {{ partitioned_table_config() }}
+{#- No nested loops: in a tail build the planner estimates the tail's new rows of the sisters'
+    table at one per pair (they are newer than its statistics, and inserted in the same
+    transaction), and for a tail of 60 minutes of 28 pairs it joined them by a nested loop
+    over 1,680 × 1,680 rows (bench/live.py's 60-minute backlog: cross_pair_momentum 13.8-16.3
+    s, 79M rows filtered; cross_pair_volatility 6.7-6.8 s); the hash join takes milliseconds.
+    As cross_pair_correlation_drift. -#}
+{{ config(pre_hook=local_settings({'enable_nestloop': 'off'})) }}
 
 -- Momentum products of the pair with its 2 selected sisters (sister_pair_selection): for each
 -- regression window W, the product of the two pairs' reg_bqx quadratic terms and of their

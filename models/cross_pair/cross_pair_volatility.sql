@@ -1,4 +1,6 @@
 {{ partitioned_table_config() }}
+{#- No nested loops: the tail's sister join, as in cross_pair_momentum (why, measured, there). -#}
+{{ config(pre_hook=local_settings({'enable_nestloop': 'off'})) }}
 
 -- Volatility of the pair relative to each of its 2 selected sisters: vol_W(pair) / vol_W(sister)
 -- for W in 30, 60, 240, 630, and divergence flags on the 60-minute ratio: above 1.5 the move

@@ -11,11 +11,18 @@ the month boundary, each followed by the tail build and the model step serve run
 an hour back, recomputes 75 minutes) and a backlog of 40 minutes comes in one tail. Before
 this step existed the live database had no rows for those minutes; with TensorFlow's float32
 predict a row alone differs from the same row in a block of 8,192 (seen here: 2.6e-6 absolute).
+
+A third database is served by `bqx online serve --no-tail` (a process of its own) while this
+test builds its tails, started before any model exists in its home; the models then appear and
+serve must use them without a restart: its model step's rows equal the batch database's, and
+the online learner's static member is there from the next minutes on.
 """
 
 from __future__ import annotations
 
-from datetime import date
+import shutil
+import time
+from datetime import date, datetime
 
 import numpy as np
 import pandas as pd
@@ -29,7 +36,7 @@ from bqx.dbt_runner import BuildScope, run_dbt
 from bqx.feature_reader import read_input
 from bqx.ingest.feed import play, read_bars
 from bqx.synth import SynthConfig, write_market
-from bqx.tail_build import DbtSession, tail_build
+from bqx.tail_build import DbtSession, tail_build, try_build_lock
 from models_ml.autoencoder.embeddings import Encoder
 from models_ml.autoencoder.manifest import AutoencoderArtifacts
 from models_ml.common.forward import ForwardPass
@@ -39,6 +46,7 @@ from models_ml.live import LiveModels, train_tiny_models
 from models_ml.multitask.artifacts import MultitaskArtifacts, load_pair
 
 from .conftest import MODEL_TABLES, assert_same_table, table_rows
+from .serve_process import start_serve, stop_serve, wait_started, wait_stepped
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
@@ -199,3 +207,95 @@ def test_without_trained_models_the_step_says_so_once_and_does_nothing(batch, tm
     models = LiveModels.open(conn, settings)
     assert len(models.skipped) == 1 and "no trained autoencoder" in models.skipped[0]
     assert models.step(conn) is None
+
+
+def test_serve_without_its_tail_build_steps_models_trained_while_it_runs(
+    batch, make_settings, market_bars, tmp_path
+):
+    """`bqx online serve --no-tail` (a real process), started before any model is trained,
+    while this test builds the tails as `bqx build --tail` does (under the build lock): its
+    first minutes have no multi-task member and no model rows. Then the trained models
+    appear in its home (the manifests moved in last, as training does) and more minutes
+    come: serve loads the models at its next look without a restart, its model step writes
+    the embeddings and multi-task predictions of the tail builds (equal to the batch
+    database's), and every minute it steps from then on carries the static member, equal to
+    the stored multi-task prediction of the minute."""
+    batch_settings, batch_conn = batch
+    built = make_settings("models_pickup")
+    settings = Settings(home=tmp_path / "home", database_url=built.database_url)
+    ts = market_bars["ts_utc"]
+    conn = _build(settings, market_bars[ts < LIVE_FROM])
+    session = DbtSession(settings)
+    chunks = [LIVE_FROM, LIVE_FROM + pd.Timedelta(minutes=10), ONE_BY_ONE]  # into February
+    pair = "EURUSD"  # served; every pair has a row at each minute (the grid fills)
+    newest = [ts[ts < end].max() for end in chunks]
+
+    def feed_and_build(first: pd.Timestamp, end: pd.Timestamp) -> datetime:
+        """The bars of [first, end), then their tail build as `bqx build --tail` runs it:
+        under the build lock, which serve's looks take too (waited for here)."""
+        play(conn, market_bars[(ts >= first) & (ts < end)], speed=0)
+        while (holder := try_build_lock(settings)) is None:
+            time.sleep(0.05)
+        try:
+            tail_from = tail_build(settings, conn, scope=SCOPE, session=session)
+        finally:
+            holder.close()
+        assert tail_from is not None
+        return tail_from
+
+    log = tmp_path / "serve.log"
+    serve = start_serve(settings, log, (pair,), ["--no-tail"])
+    try:
+        wait_started(serve, log, newest[0], 1)
+        assert "no trained autoencoder" in log.read_text()
+        feed_and_build(chunks[0], chunks[1])
+        wait_stepped(conn, serve, newest[1], log, pair)
+        # the models appear while serve runs: every file first, the two manifests last
+        source, target = batch_settings.artifacts_dir, settings.artifacts_dir
+        manifests = [
+            AutoencoderArtifacts.of(batch_settings).manifest,
+            MultitaskArtifacts.of(batch_settings).manifest,
+        ]
+        names = {m.name for m in manifests}
+        shutil.copytree(
+            source, target, dirs_exist_ok=True, ignore=lambda _, files: names & set(files)
+        )
+        for manifest in manifests:
+            moved = target / manifest.relative_to(source)
+            shutil.copyfile(manifest, moved.with_suffix(".tmp"))
+            moved.with_suffix(".tmp").replace(moved)
+        tail_from = feed_and_build(chunks[1], chunks[2])
+        wait_stepped(conn, serve, newest[2], log, pair)
+        stop_serve(serve, log)
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+    out = log.read_text()
+    assert "trained models loaded" in out and "live models from" in out, out[-3000:]
+    # the model step's rows: from the tail build it first covered (the second, or the first
+    # when serve looked between the models' arrival and the second tail) to the newest minute
+    for table in MODEL_TABLES:
+        found = table_rows(conn, table)
+        first = found["ts_utc"].min()
+        assert LIVE_FROM - pd.Timedelta(minutes=60) <= first <= tail_from, (table, first)
+        assert found["ts_utc"].max() == newest[2], table
+        expected = table_rows(batch_conn, table)
+        inside = (expected["ts_utc"] >= first) & (expected["ts_utc"] < chunks[2])
+        assert_same_table(found, expected[inside].reset_index(drop=True), table)
+    # the learner's static member: absent before the models, then every minute's stored one
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            "select o.ts_utc, (o.member_predictions->>'multitask')::float8,"
+            " m.bqx_t60_pred::float8 from bqx.online_predictions as o left join"
+            " bqx.multitask_predictions as m on m.pair = o.pair and m.ts_utc = o.ts_utc"
+            " where o.pair = %s order by o.ts_utc",
+            (pair,),
+        )
+        rows = cur.fetchall()
+    before = [r for r in rows if r[0] < chunks[1]]
+    after = [r for r in rows if r[0] >= chunks[1]]
+    assert len(before) == 1 + ts[(ts >= chunks[0]) & (ts < chunks[1])].nunique(), before
+    assert all(r[1] is None for r in before), before
+    assert len(after) == ts[(ts >= chunks[1]) & (ts < chunks[2])].nunique() > 20, after
+    assert all(r[1] is not None and r[1] == r[2] for r in after), after
+    conn.close()

@@ -10,10 +10,8 @@ partial `--months` build of the live database."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from datetime import date, datetime
 from pathlib import Path
@@ -23,7 +21,7 @@ import pytest
 
 from bqx import db
 from bqx.config import Settings
-from bqx.dbt_runner import BuildScope, run_dbt
+from bqx.dbt_runner import BUILD_BUSY, BUILD_LOCK, BuildScope, run_dbt
 from bqx.ingest.feed import play, read_bars
 from bqx.synth import SynthConfig, write_market
 from models_ml.live import train_tiny_models
@@ -34,6 +32,14 @@ from .conftest import (
     assert_same_table,
     plant_lead_lag_relationships,
     table_rows,
+)
+from .serve_process import (
+    holds,
+    start_serve,
+    stop_serve,
+    until,
+    wait_started,
+    wait_stepped,
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -54,49 +60,6 @@ WEEKEND = pd.Timestamp("2024-02-03 00:00", tz="UTC")  # serve stops after Friday
 SERVED_PAIR = "EURUSD"  # serve's learner (the tail build covers every pair)
 
 
-def _serve(settings, log: Path, pairs: tuple[str, ...] = (SERVED_PAIR,)) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "BQX_HOME": str(settings.home),
-        "BQX_DATABASE_URL": settings.database_url,
-        "PYTHONUNBUFFERED": "1",  # its lines reach the log as they are printed
-    }
-    args = ["online", "serve", "--pairs", ",".join(pairs), "--arf-models", "1"]
-    args += ["--poll-seconds", "2"]
-    with log.open("a") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "bqx.cli", *args], env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-
-
-def _until(serve: subprocess.Popen, log: Path, done, what: str) -> None:
-    """Poll `done()` until it holds (serve must keep running), at most 300 s."""
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        assert serve.poll() is None, f"serve exited:\n{log.read_text()[-3000:]}"
-        if done():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"serve did not {what}:\n{log.read_text()[-3000:]}")
-
-
-def _holds(conn, query: str, *params) -> bool:
-    with conn, conn.cursor() as cur:
-        cur.execute(query, params)
-        return bool(cur.fetchone()[0])
-
-
-def _wait_stepped(
-    conn, serve: subprocess.Popen, minute: pd.Timestamp, log: Path, pair: str = SERVED_PAIR
-) -> None:
-    """Until serve has stored its prediction for `minute` (so it tail-built through it)."""
-    query = (
-        "select to_regclass('bqx.online_predictions') is not null and exists (select 1"
-        " from bqx.online_predictions where pair = %s and ts_utc = %s)"
-    )
-    _until(serve, log, lambda: _holds(conn, query, pair, minute.to_pydatetime()), f"step {minute}")
-
-
 def _wait_built(conn, serve: subprocess.Popen, minute: pd.Timestamp, log: Path) -> None:
     """Until a tail build that read the bars through `minute` finished (for minutes without
     features to step: windows restart after the weekend)."""
@@ -105,20 +68,8 @@ def _wait_built(conn, serve: subprocess.Popen, minute: pd.Timestamp, log: Path) 
         "select (select max(ts_utc) from bqx.int_m1_grid_filled) >= %s and not exists"
         " (select 1 from bqx.live_tail_builds where finished_at is null)"
     )
-    _until(serve, log, lambda: _holds(conn, query, minute.to_pydatetime()), f"build {minute}")
+    until(serve, log, lambda: holds(conn, query, minute.to_pydatetime()), f"build {minute}")
     time.sleep(1.0)  # its step of the minute (none: no features yet) and the next look
-
-
-def _wait_started(serve: subprocess.Popen, log: Path, minute: pd.Timestamp, times: int) -> None:
-    """Until serve printed its step of `minute` `times` times in all: its first look (it steps
-    only the newest minute then, so bars must come after it)."""
-    line = f"{minute:%Y-%m-%d %H:%M} predicted"
-    _until(serve, log, lambda: log.read_text().count(line) >= times, "start")
-
-
-def _stop(serve: subprocess.Popen, log: Path) -> None:
-    serve.send_signal(signal.SIGTERM)  # as a service manager stops it: checkpoint, exit
-    assert serve.wait(timeout=120) == 0, log.read_text()[-3000:]
 
 
 def _kill_in_model_step(
@@ -145,7 +96,7 @@ def _kill_in_model_step(
                 waiting[:] = [row[0] for row in cur.fetchall()]
             return bool(waiting)
 
-        _until(serve, log, blocked, "reach its model step's commit")
+        until(serve, log, blocked, "reach its model step's commit")
         serve.send_signal(signal.SIGKILL)
         assert serve.wait(timeout=60) == -signal.SIGKILL
         with live, live.cursor() as cur:  # its backend, waiting for the lock, goes with it
@@ -155,8 +106,8 @@ def _kill_in_model_step(
     finally:
         locker.rollback()
         locker.close()
-    serve = _serve(settings, log)
-    _wait_started(serve, log, chunk["ts_utc"].max(), 1)
+    serve = start_serve(settings, log, (SERVED_PAIR,))
+    wait_started(serve, log, chunk["ts_utc"].max(), 1)
     return serve
 
 
@@ -201,32 +152,32 @@ def test_two_days_fed_and_served_live_equal_a_batch_build(make_settings, tmp_pat
     assert run_dbt(settings, ["--quiet", "run"], scope=scope) == 0
 
     log = tmp_path_factory.mktemp("proof_serve") / "serve.log"
-    serve = _serve(settings, log)
+    serve = start_serve(settings, log, (SERVED_PAIR,))
     try:
-        _wait_started(serve, log, LIVE_FROM - pd.Timedelta(minutes=1), 1)
+        wait_started(serve, log, LIVE_FROM - pd.Timedelta(minutes=1), 1)
         # Thursday and Friday, minute by minute as fast as the database takes them; serve is
         # killed once in its model step; the late bar is held back until serve has stepped
         # past its minute
         play(live, bars[(ts >= LIVE_FROM) & (ts < KILLED[0])], speed=0)
-        _wait_stepped(live, serve, KILLED[0] - pd.Timedelta(minutes=1), log)
+        wait_stepped(live, serve, KILLED[0] - pd.Timedelta(minutes=1), log, SERVED_PAIR)
         killed = bars[(ts >= KILLED[0]) & (ts < KILLED[1])]
         serve = _kill_in_model_step(live, serve, settings, log, killed)
         before_late = (ts >= KILLED[1]) & (ts < LATE_FED_AFTER) & ~late
         play(live, bars[before_late], speed=0)
-        _wait_stepped(live, serve, LATE_FED_AFTER - pd.Timedelta(minutes=1), log)
+        wait_stepped(live, serve, LATE_FED_AFTER - pd.Timedelta(minutes=1), log, SERVED_PAIR)
         stored_before = _predictions(live)
         play(live, bars[late], speed=0)
         play(live, bars[(ts >= LATE_FED_AFTER) & (ts < WEEKEND)], speed=0)
         served = ts[bars["pair"] == SERVED_PAIR]  # its newest minute of the week
-        _wait_stepped(live, serve, served[served < WEEKEND].max(), log)
+        wait_stepped(live, serve, served[served < WEEKEND].max(), log, SERVED_PAIR)
         _wait_built(live, serve, ts[ts < WEEKEND].max(), log)
-        _stop(serve, log)
+        stop_serve(serve, log)
         # the weekend: serve restarts, then Sunday night's minutes arrive
-        serve = _serve(settings, log)
-        _wait_started(serve, log, ts[ts < WEEKEND].max(), 2)
+        serve = start_serve(settings, log, (SERVED_PAIR,))
+        wait_started(serve, log, ts[ts < WEEKEND].max(), 2)
         play(live, bars[ts >= WEEKEND], speed=0)
         _wait_built(live, serve, ts.max(), log)
-        _stop(serve, log)
+        stop_serve(serve, log)
     finally:
         if serve.poll() is None:
             serve.kill()
@@ -297,7 +248,7 @@ def _wait_chunk_stepped(conn, serve, market_bars, end: pd.Timestamp, log: Path) 
     for pair in CRASH_SERVED:
         own = market_bars.loc[(market_bars["pair"] == pair) & (market_bars["ts_utc"] < end)]
         newest.append(own["ts_utc"].max())
-        _wait_stepped(conn, serve, newest[-1], log, pair)
+        wait_stepped(conn, serve, newest[-1], log, pair)
     return max(newest)
 
 
@@ -312,6 +263,17 @@ def _crash_base(make_settings, market_bars, label: str):
     return settings, conn
 
 
+def _feed_whole(settings, conn, bars: pd.DataFrame) -> None:
+    """Feed `bars` while the build lock is held, as a batch build holds it: serve's next look
+    after it builds them in one tail, in both runs. Features built by tails starting at other
+    minutes are only promised equal to 1e-9 relative (the proof's tolerance), and this test
+    compares predictions exactly; without the lock a serve whose tails are fast
+    (compiled at its start) splits the chunk where its timing falls (seen: 12:00-12:22 in one
+    run, 12:00-12:23 in the other, and predictions 1 ulp apart from 13:28 on)."""
+    with db.advisory_locks(settings, BUILD_LOCK, ["all"], BUILD_BUSY):
+        play(conn, bars, speed=0)
+
+
 def _serve_run(make_settings, market_bars, tmp: Path, label: str, kill: bool):
     """Base build, serve started, two chunks fed (serve stepping each minute); with `kill`,
     serve is killed with SIGKILL after the first chunk, learned but not checkpointed, and
@@ -319,11 +281,11 @@ def _serve_run(make_settings, market_bars, tmp: Path, label: str, kill: bool):
     settings, conn = _crash_base(make_settings, market_bars, label)
     ts = market_bars["ts_utc"]
     log = tmp / f"{label}.log"
-    serve = _serve(settings, log, CRASH_SERVED)
+    serve = start_serve(settings, log, CRASH_SERVED)
     last_built = CRASH_BUILT - pd.Timedelta(minutes=1)
     try:
-        _wait_started(serve, log, last_built, 1)
-        play(conn, market_bars[(ts >= CRASH_BUILT) & (ts < CRASH_CHUNKS[0])], speed=0)
+        wait_started(serve, log, last_built, 1)
+        _feed_whole(settings, conn, market_bars[(ts >= CRASH_BUILT) & (ts < CRASH_CHUNKS[0])])
         last = _wait_chunk_stepped(conn, serve, market_bars, CRASH_CHUNKS[0], log)
         if kill:
             with conn, conn.cursor() as cur:  # learned in memory, not all checkpointed
@@ -331,11 +293,12 @@ def _serve_run(make_settings, market_bars, tmp: Path, label: str, kill: bool):
                 assert cur.fetchone()[0] < last.to_pydatetime()
             serve.send_signal(signal.SIGKILL)
             assert serve.wait(timeout=60) == -signal.SIGKILL
-            serve = _serve(settings, log, CRASH_SERVED)
-            _wait_started(serve, log, last, 2)
-        play(conn, market_bars[(ts >= CRASH_CHUNKS[0]) & (ts < CRASH_CHUNKS[1])], speed=0)
+            serve = start_serve(settings, log, CRASH_SERVED)
+            wait_started(serve, log, last, 2)
+        chunk = (ts >= CRASH_CHUNKS[0]) & (ts < CRASH_CHUNKS[1])
+        _feed_whole(settings, conn, market_bars[chunk])
         _wait_chunk_stepped(conn, serve, market_bars, CRASH_CHUNKS[1], log)
-        _stop(serve, log)
+        stop_serve(serve, log)
     finally:
         if serve.poll() is None:
             serve.kill()
@@ -373,18 +336,16 @@ def test_serve_skips_tail_builds_while_a_batch_build_holds_the_lock(
 ):
     """A batch `bqx build` holds the build lock: serve's tail builds wait (one line says so)
     and the grid stays where it was; once the lock is free the next wake catches up."""
-    from bqx.dbt_runner import BUILD_BUSY, BUILD_LOCK
-
     settings, conn = _crash_base(make_settings, crash_bars, "lock")
     ts = crash_bars["ts_utc"]
     log = tmp_path_factory.mktemp("lock_serve") / "serve.log"
     fed = crash_bars[(ts >= CRASH_BUILT) & (ts < CRASH_BUILT + pd.Timedelta(minutes=10))]
     grid_max = "select max(ts_utc) from bqx.int_m1_grid_filled"
     with db.advisory_locks(settings, BUILD_LOCK, ["all"], BUILD_BUSY):  # a batch build
-        serve = _serve(settings, log, CRASH_SERVED)
+        serve = start_serve(settings, log, CRASH_SERVED)
         try:
             busy = "holds the build lock"
-            _until(serve, log, lambda: busy in log.read_text(), "see the lock")
+            until(serve, log, lambda: busy in log.read_text(), "see the lock")
             play(conn, fed, speed=0)
             time.sleep(6)  # serve wakes on each minute's bars and at its 2 s poll
             with conn, conn.cursor() as cur:
@@ -395,10 +356,10 @@ def test_serve_skips_tail_builds_while_a_batch_build_holds_the_lock(
             serve.kill()
             raise
     try:  # released: the next wake (its poll, at most 2 s) builds the ten minutes
-        _until(serve, log, lambda: "tail build from" in log.read_text(), "build after the lock")
+        until(serve, log, lambda: "tail build from" in log.read_text(), "build after the lock")
         _wait_built(conn, serve, fed["ts_utc"].max(), log)
-        _wait_stepped(conn, serve, fed["ts_utc"].max(), log)
-        _stop(serve, log)
+        wait_stepped(conn, serve, fed["ts_utc"].max(), log, CRASH_SERVED[0])
+        stop_serve(serve, log)
     finally:
         if serve.poll() is None:
             serve.kill()

@@ -903,17 +903,11 @@ def test_a_backlog_stepped_in_chunks_stores_what_minute_by_minute_does(
             )
         store = PostgresStore(db.connect(settings), tmp_path / way.replace(" ", "_"))
         store.ensure()
-        features = PostgresFeatures(conn, config.features, config.use_static, PAIRS)
+        features = PostgresFeatures(conn, config, PAIRS)
         assert features.has_static
         service = OnlineService(config, store, features)
         if way == "in chunks":
-            steps = serve_loop.step_minutes(
-                service,
-                minutes,
-                lambda first, last, read=features: read.prefetched(
-                    first - config.learning_reach, last
-                ),
-            )
+            steps = serve_loop.step_minutes(service, minutes, features.prefetched)
             assert steps == len(minutes)
         else:
             for ts in minutes:
