@@ -78,3 +78,38 @@
         says to subtract -#}
     (run_{{ name }} - {{ array_item('before_' ~ window, position) }})
 {%- endmacro %}
+
+{% macro carried_window_passes(outer, terms, before, lagged, keep, grouping, inner, partition, over, counted=[]) -%}
+    {#- The passes of a query on one blocking with a carry around its blocked rows (the
+        caller's body, a query of `keep`, `grouping`, `inner`, block_id and block_row): the
+        running sums and block totals of `terms` (carried_sums, windows carry_run and
+        carry_block within `partition` and the block), the items `before`
+        (sums_before_window), then `counted` and the lags `lagged` over the window `over`
+        (`partition`, by block and minute: the same order, so one sort serves both passes),
+        then the items `outer`. `grouping`: the columns of `partition`, carried to the lags'
+        pass; `inner`: the columns the sums read (x, block_row …), carried to `before`. -#}
+    {%- set names = terms | map(attribute=0) | list %}
+    {%- set running = (keep + grouping + ['block_id', 'block_row'] + inner) | unique | list %}
+    {%- set summed = (keep + grouping + ['block_id']) | unique | list %}
+    select
+        {{ column_lines(outer, 8) }}
+    from (
+        select
+            {{ column_lines(keep + counted + numbered('run_', names) + lagged, 12) }}
+        from (
+            select
+                {{ column_lines(summed + numbered('run_', names) + before, 16) }}
+            from (
+                select
+                    {{ column_lines(running + carried_sums(terms), 20) }}
+                from (
+                    {{ caller() | trim }}
+                ) as blocked
+                window
+                    carry_run as (partition by {{ partition }}, block_id order by ts_utc rows unbounded preceding),
+                    carry_block as (partition by {{ partition }}, block_id)
+            ) as running
+        ) as before
+        window {{ over }} as (partition by {{ partition }} order by block_id, ts_utc)
+    ) as carried
+{%- endmacro %}

@@ -3,11 +3,25 @@
 {% macro pearson_from_sums(sx, sy, sxx, syy, sxy, n) -%}
     {#- Pearson correlation from window sums; 0 when either side is flat. Clamped to [-1, 1]
         against rounding. -#}
+    {{- pearson_from_spreads(
+        n ~ ' * ' ~ sxy ~ ' - ' ~ sx ~ ' * ' ~ sy,
+        spread_from_sums(sx, sxx, n),
+        spread_from_sums(sy, syy, n)) }}
+{%- endmacro %}
+
+{% macro spread_from_sums(sx, sxx, n) -%}
+    {#- n·Σx² − (Σx)², at least 0: n² times the variance of a window of n values -#}
+    greatest({{ n }} * {{ sxx }} - {{ sx }} * {{ sx }}, 0)
+{%- endmacro %}
+
+{% macro pearson_from_spreads(co, spread_x, spread_y) -%}
+    {#- Pearson correlation from co = n·Σxy − Σx·Σy and each side's spread_from_sums; 0 when
+        either side is flat, clamped to [-1, 1] against rounding -#}
     coalesce(
         greatest(-1.0, least(1.0,
-            ({{ n }} * {{ sxy }} - {{ sx }} * {{ sy }})
-            / nullif(sqrt(greatest({{ n }} * {{ sxx }} - {{ sx }} * {{ sx }}, 0)
-                        * greatest({{ n }} * {{ syy }} - {{ sy }} * {{ sy }}, 0)), 0)
+            ({{ co }})
+            / nullif(sqrt({{ spread_x }}
+                        * {{ spread_y }}), 0)
         )),
         0
     )

@@ -6,22 +6,91 @@
     {{ return('couple_' ~ validate_pair(x) | lower ~ '_' ~ validate_pair(y) | lower) }}
 {%- endmacro %}
 
+{% macro pair_sums_cte(pair) -%}
+    {#- name of the CTE holding the window sums of one pair's bqx (pair_window_sums) -#}
+    {{ return('sums_' ~ validate_pair(pair) | lower) }}
+{%- endmacro %}
+
+{% macro pair_window_sums(pair) -%}
+    {#- A query of ts_utc, segment, block_id, block_row, x (the pair's bqx_60) and, for W in
+        sister_corr_windows(), sx_<W> = Σx and spread_<W> = W·Σx² − (Σx)² (at least 0) over
+        the pair's last W minutes with bqx in its segment (null before W of them), for the
+        rows a couple reads (couple_rows_in_scope, carry_reaches_scope). Each pair's sums are
+        computed once and read by its 12 couples, which sum only x·y: a couple's W joint
+        minutes are the last W minutes of both pairs (joint minutes have no holes,
+        couple_block_columns). Same running sums on the same clock blocks with a carry as
+        blocked_couple_correlations, partitioned by the pair's own segment. -#}
+    {%- set windows = sister_corr_windows() %}
+    {%- set block = couple_block_minutes() %}
+    {%- set terms = [('x', 'x'), ('xx', 'x * x')] %}
+    {%- set names = terms | map(attribute=0) | list %}
+    {%- set before, lagged, sums = [], [], [] %}
+    {%- for w in windows %}
+        {%- do before.extend(sums_before_window(terms, w, block)) %}
+        {%- do lagged.append(lagged_sums_before(names, w, 'pair_rows')) %}
+        {%- set sx = window_sum_carried('x', 1, w) %}
+        {%- do sums.append(sx ~ ' as sx_' ~ w) %}
+        {%- do sums.append(spread_from_sums(sx, window_sum_carried('xx', 2, w), w) ~ ' as spread_' ~ w) %}
+    {%- endfor %}
+    {%- set keep = ['ts_utc', 'segment', 'block_id', 'block_row', 'x'] %}
+    {%- call carried_window_passes(keep + sums, terms, before, lagged, keep, ['segment'], [], 'segment', 'pair_rows') %}
+                    select
+                        ts_utc,
+                        segment_start_utc as segment,
+                        bqx_60 as x,
+                        {{ couple_block_columns('ts_utc') }}
+                    from {{ ref('int_m1_series') }}
+                    where
+                        pair = '{{ validate_pair(pair) }}'
+                        and bqx_60 is not null
+                        and {{ couple_rows_in_scope('ts_utc') }}
+                        and {{ carry_reaches_scope('ts_utc', couple_minute('ts_utc'), block, windows | max) }}
+    {%- endcall %}
+{%- endmacro %}
+
 {% macro sister_correlation_of_couple(x, y, partition) -%}
     {#- ts_utc, corr_<W> for W in sister_corr_windows(): the rolling correlation of the bqx of
-        pairs x and y over their last W joint minutes, from running sums on clock blocks with a
-        carry (blocked_couple_correlations) within `partition` (the two segments) -#}
-    {%- call blocked_couple_correlations([], partition) %}
-                from {{ ref('int_m1_series') }} as a
-                inner join {{ ref('int_m1_series') }} as b on a.ts_utc = b.ts_utc
-                where
-                    a.pair = '{{ validate_pair(x) }}'
-                    and b.pair = '{{ validate_pair(y) }}'
-                    and a.bqx_60 is not null
-                    and b.bqx_60 is not null
-                    and {{ couple_rows_in_scope('a.ts_utc') }}
-                    {#- implied by the join, but it gives b's index scan its start too #}
-                    and {{ couple_rows_in_scope('b.ts_utc') }}
+        pairs x and y over their last W joint minutes within `partition` (the two segments),
+        from the pairs' window sums (pair_window_sums, CTEs pair_sums_cte) and the couple's
+        own running sums of x·y on the same clock blocks with a carry; null until W joint
+        minutes exist (the caller drops the row) -#}
+    {%- set windows = sister_corr_windows() %}
+    {%- set block = couple_block_minutes() %}
+    {%- set terms = [('xy', 'x * y')] %}
+    {%- set sides = [] %}
+    {%- for w in windows %}
+        {%- do sides.extend(['a.sx_' ~ w ~ ' as sx_' ~ w, 'b.sx_' ~ w ~ ' as sy_' ~ w,
+            'a.spread_' ~ w ~ ' as spread_x_' ~ w, 'b.spread_' ~ w ~ ' as spread_y_' ~ w]) %}
+    {%- endfor %}
+    {%- set kept = [] %}
+    {%- for w in windows %}
+        {%- do kept.extend(['sx_' ~ w, 'sy_' ~ w, 'spread_x_' ~ w, 'spread_y_' ~ w]) %}
+    {%- endfor %}
+    {%- set before, lagged = [], [] %}
+    {%- for w in windows %}
+        {%- do before.extend(sums_before_window(terms, w, block)) %}
+        {%- do lagged.append('lag(before_' ~ w ~ '_xy, ' ~ (w - 1) ~ ') over couple_rows as before_' ~ w) %}
+    {%- endfor %}
+    {%- set outer = ['ts_utc'] %}
+    {%- for w in windows %}
+        {%- do outer.append('case when joint_rows >= ' ~ w ~ ' then '
+            ~ pearson_from_spreads(w ~ ' * (run_xy - before_' ~ w ~ ') - sx_' ~ w ~ ' * sy_' ~ w, 'spread_x_' ~ w, 'spread_y_' ~ w)
+            ~ ' end as corr_' ~ w) %}
+    {%- endfor %}
+    {%- call carried_window_passes(outer, terms, before, lagged, ['ts_utc'] + kept, ['segment_x', 'segment_y'], ['x', 'y'], partition, 'couple_rows', counted=['row_number() over couple_rows as joint_rows']) %}
+                    select
+                        {{ column_lines([
+                            'a.ts_utc',
+                            'a.segment as segment_x',
+                            'b.segment as segment_y',
+                            'a.block_id',
+                            'a.block_row',
+                            'a.x',
+                            'b.x as y'] + sides, 24) }}
+                    from {{ pair_sums_cte(x) }} as a
+                    inner join {{ pair_sums_cte(y) }} as b on a.ts_utc = b.ts_utc
     {%- endcall %}
+    where {{ ts_in_scope('ts_utc') }}
 {%- endmacro %}
 
 {% macro blocked_couple_correlations(keys, partition) -%}
@@ -46,19 +115,8 @@
         {%- do before.extend(sums_before_window(terms, w, block)) %}
         {%- do lagged.append(lagged_sums_before(names, w, 'couple_rows')) %}
     {%- endfor %}
-    select
-        {{ column_lines(keys + ['ts_utc'], 8) }},
-        {{- correlations_from_carried() }}
-    from (
-        select
-            {{ column_lines(keys + ['ts_utc', 'row_number() over couple_rows as joint_rows'] + numbered('run_', names) + lagged, 12) }}
-        from (
-            select
-                {{ column_lines(keys + ['ts_utc', 'segment_x', 'segment_y', 'block_id'] + numbered('run_', names) + before, 16) }}
-            from (
-                select
-                    {{ column_lines(keys + ['ts_utc', 'segment_x', 'segment_y', 'block_id', 'block_row', 'x', 'y'] + carried_sums(terms), 20) }}
-                from (
+    {%- set body = caller() | trim | indent(4) %}
+    {%- call carried_window_passes(keys + ['ts_utc', correlations_from_carried() | trim], terms, before, lagged, keys + ['ts_utc'], ['segment_x', 'segment_y'], ['x', 'y'], partition, 'couple_rows', counted=['row_number() over couple_rows as joint_rows']) %}
                     select
                         {{ column_lines(numbered('c.', keys) + [
                             'a.ts_utc',
@@ -67,16 +125,9 @@
                             'a.bqx_60 as x',
                             'b.bqx_60 as y',
                             couple_block_columns('a.ts_utc')], 24) }}
-                    {{ caller() | trim | indent(4) }}
+                    {{ body }}
                         and {{ carry_reaches_scope('a.ts_utc', couple_minute('a.ts_utc'), block, windows | max) }}
-                ) as blocked
-                window
-                    carry_run as (partition by {{ partition }}, block_id order by ts_utc rows unbounded preceding),
-                    carry_block as (partition by {{ partition }}, block_id)
-            ) as running
-        ) as before
-        window couple_rows as (partition by {{ partition }} order by block_id, ts_utc)
-    ) as carried
+    {%- endcall %}
     where {{ ts_in_scope('ts_utc') }}
 {%- endmacro %}
 
@@ -152,6 +203,13 @@ select
 {%- endmacro %}
 
 {% macro default__sister_correlation_ctes(scope, sisters, present, couples, partition) -%}
+{%- set summed = [] %}
+{%- for x, y in couples %}{% for pair in [x, y] if pair not in summed %}{% do summed.append(pair) %}{% endfor %}{% endfor %}
+{%- for pair in summed | sort %}
+{{ pair_sums_cte(pair) }} as {{ computed_once() }} (
+    {{ pair_window_sums(pair) }}
+),
+{%- endfor %}
 {%- for x, y in couples %}
 {{ couple_cte(x, y) }} as {{ computed_once() }} (
     {{ sister_correlation_of_couple(x, y, partition) }}

@@ -7,6 +7,12 @@
 --   range_position_W = (close − min low) / (max high − min low), in [0, 1] (0.5 when flat)
 -- Means and variances come from exact bigint moving sums of the integer price; the rolling
 -- min and max use a sparse table (lags by powers of 4), O(n·log W) instead of rescanning W rows.
+-- sum(bigint) is numeric: each moving sum is cast to bigint once where it is read, so the
+-- variance's W·Σp² − (Σp)² (< 4.3e17 for prices below 2.7e6, within bigint) runs in integer
+-- arithmetic instead of numeric, and the casts to float8 round the same integers the same
+-- way. EXPLAIN ANALYZE (timing off), real March 2017, 28 pairs, back to back at load
+-- 2.3-2.5: 7.5, 7.5 s → 6.8, 6.7 s; the rows are identical (`except all` both ways: 0 of
+-- 890,356).
 {%- set partition = 'pair, segment_start_utc' %}
 
 with {{ segment_series(['price_units', 'high', 'low', 'close']) }},
@@ -18,8 +24,8 @@ final as (
         pair,
         ts_utc,
         {%- for w in zscore_windows() %}
-        {%- set s1 = moving_sum('price_units', w, partition) %}
-        {%- set s2 = moving_sum('price_units * price_units', w, partition) %}
+        {%- set s1 = sql_cast('(' ~ moving_sum('price_units', w, partition) ~ ')', 'bigint') %}
+        {%- set s2 = sql_cast('(' ~ moving_sum('price_units * price_units', w, partition) ~ ')', 'bigint') %}
         case
             when {{ w }} * {{ s2 }} - {{ s1 }} * {{ s1 }} > 0
                 then {{ as_double('(' ~ w ~ ' * price_units - ' ~ s1 ~ ')') }}
