@@ -78,11 +78,6 @@ class EnsembleConfig:
     scale_halflife: float = 1440.0
     scale_fast_halflife: float = 30.0
     prior_loss: float = 100.0  # the learning members' start behind the zero member (vol units)
-    # a member whose discounted loss trails the best's by `weight_cutoff` or more has weight 0
-    # (None: plain Hedge). The default is prior_loss: a member further behind than a fresh one
-    # starts has shown less than nothing, and where no member beats zero the ensemble is then
-    # exactly the zero member (ensemble.py "Weights"; bench/results.md "online_real, 28 pairs")
-    weight_cutoff: float | None = 100.0
     clip_margin: float = 0.1  # member predictions stay within the learned targets' range ± 10%
     seed: int = 7
 

@@ -29,23 +29,6 @@ Weights (Hedge with discounting): w_i ∝ exp(-η · L_i), L_i ← γ · L_i + |
 prequential, and since |·| is convex the mixture's loss is at most the weighted members' loss:
 the ensemble cannot do much worse than its best member, the zero member included. η is tuned
 on the validation period with `tune_rate` (bench/online.py), never on the test.
-
-The cutoff (EnsembleConfig.weight_cutoff = prior_loss): a member whose discounted loss trails
-the best's by the prior or more gets weight exactly 0. A learning member starts that far behind
-the zero member, so one still further behind has shown less than nothing; plain Hedge kept
-giving it e^(-η·ΔL), and with the discount the lag ΔL of a member a few % worse than zero stays
-bounded (window × excess ≈ 100-600 vol units), so such members kept weights of ~1e-5 and below
-for good. Where nothing beats zero that left the ensemble worse than zero by float noise: on
-real Nov 1-3 2017 (28 pairs, the stored member predictions of the 28-pair run replayed exactly)
-+2.8e-11 pooled, 22 pairs above 0; with the cutoff every prediction there is exactly 0 and the
-difference exactly 0 for all 28. Tuned on the validation days (Oct 26-31, the same replay), η
-0.1 stays (MAE − zero's +3.17e-05; 0.3 / 1 / 3: +3.5e-05) and the cutoff is best (+3.174e-05 vs
-+3.175e-05 without). Where a member has skill it is the best and nothing changes: on the tests'
-generated streams (weak signal, flips, volatility changes, stationary weeks) the same
-predictions up to weights ≤ e^-10 and the same alarms. Not by construction everywhere: on
-generated pure noise the members sometimes come within the prior of the zero member (4% and 13%
-of minutes on the test's seeds 300 / 301), and there the ensemble can still trail zero by a
-sliver (seed 300: MAE − zero's +2.7e-08, +1.4e-07 without the cutoff).
 """
 
 from __future__ import annotations
@@ -111,20 +94,12 @@ def clip_inputs(x: dict, limit: float) -> dict:
     return {name: min(max(value, -limit), limit) for name, value in x.items()}
 
 
-def hedge_weights(
-    losses: dict[str, float], rate: float, cutoff: float | None = None
-) -> dict[str, float]:
-    """exp(-rate · L_i), normalised (equal weights when rate is 0 or nothing was lost yet);
-    with `cutoff`, a member whose loss trails the best's by `cutoff` or more gets weight 0."""
+def hedge_weights(losses: dict[str, float], rate: float) -> dict[str, float]:
+    """exp(-rate · L_i), normalised (equal weights when rate is 0 or nothing was lost yet)."""
     if not losses:
         return {}
     best = min(losses.values())
-    scores = {
-        name: 0.0
-        if cutoff is not None and loss - best >= cutoff
-        else math.exp(-rate * (loss - best))
-        for name, loss in losses.items()
-    }
+    scores = {name: math.exp(-rate * (loss - best)) for name, loss in losses.items()}
     total = sum(scores.values())
     return {name: score / total for name, score in scores.items()}
 
@@ -318,8 +293,7 @@ class AdaptiveEnsemble:
 
     def weights(self, members: list[str]) -> dict[str, float]:
         """Hedge weights of `members`."""
-        losses = {name: self._loss(name) for name in members}
-        return hedge_weights(losses, self.config.rate, self.config.weight_cutoff)
+        return hedge_weights({name: self._loss(name) for name in members}, self.config.rate)
 
     def predict_members(
         self, x: dict, static: float | None = None

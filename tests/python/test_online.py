@@ -398,11 +398,8 @@ def test_at_most_one_false_alarm_per_week_on_a_stationary_stream(signal):
     )
     alarms, skill = stream_alarms(spec, DriftConfig())
     assert len(alarms) <= 1, alarms
-    after_warmup = skill[DriftConfig().warmup :]
-    if signal:  # the premise: consecutive skill values are strongly autocorrelated
-        assert lag1_autocorrelation(after_warmup) > 0.7
-    else:  # no member beats zero: the ensemble is the zero member (the weight cutoff), skill 0
-        assert np.mean(np.array(after_warmup) == 0.0) > 0.9
+    # the premise: consecutive skill values are strongly autocorrelated
+    assert lag1_autocorrelation(skill[DriftConfig().warmup :]) > 0.7
 
 
 def volatility_spec(seed: int, vol: float) -> StreamSpec:
@@ -523,27 +520,6 @@ def test_ensemble_is_no_worse_than_zero_on_pure_noise(seed):
     zero = members[:, run.zero_column()]
     assert not zero.any()
     assert mae(y, prediction) <= mae(y, zero) * 1.001
-
-
-def test_members_further_behind_than_the_prior_get_weight_exactly_zero():
-    """The cutoff (EnsembleConfig.weight_cutoff = prior_loss): a member trailing the best by the
-    prior or more has weight 0, one just inside keeps its Hedge weight; on the pure-noise stream
-    the ensemble is then exactly the zero member most minutes, where plain Hedge (cutoff None)
-    left the learning members weights of e^(-η·ΔL) and a prediction ≠ 0 nearly every minute."""
-    weights = hedge_weights({"zero": 0.0, "a": 100.0, "b": 99.0}, 0.1, cutoff=100.0)
-    assert weights["a"] == 0.0
-    assert weights["b"] == pytest.approx(np.exp(-9.9) / (1 + np.exp(-9.9)))
-    assert weights["zero"] == pytest.approx(1 / (1 + np.exp(-9.9)))
-    assert hedge_weights({"zero": 0.0, "a": 100.0}, 0.1)["a"] > 0.0  # no cutoff: plain Hedge
-    assert AdaptiveEnsemble(FAST_ENSEMBLE).weights(["arf", "linear", "zero"])["zero"] == 1.0
-    spec = StreamSpec(start=START, minutes=3000, n_features=6, overlap=True, signal=0.0, seed=300)
-    exact_zero = {}
-    for cutoff in (FAST_ENSEMBLE.weight_cutoff, None):
-        config = replace(FAST_ENSEMBLE, weight_cutoff=cutoff)
-        run = run_stream(generate(spec, ["EURUSD"]), "EURUSD", HORIZON, config, COMPACT_DRIFT)
-        exact_zero[cutoff] = float(np.mean(run.arrays()[0] == 0.0))
-    assert exact_zero[FAST_ENSEMBLE.weight_cutoff] > 0.9, exact_zero  # measured 0.96
-    assert exact_zero[None] < 0.1, exact_zero  # measured 0.02 (the first hour: no members yet)
 
 
 def test_ensemble_beats_zero_on_a_weak_signal_with_a_paired_interval():
