@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bqx.config import Settings
-from models_ml.evaluation.store import HEADLINE, fmt, scoreboard_tables
+from models_ml.evaluation.store import HEADLINE, fmt, scoreboard_tables, versus
 from models_ml.report.charts import plot_pairs, read_scores
 
 log = logging.getLogger(__name__)
@@ -141,7 +141,8 @@ def success_section(settings: Settings) -> str:
             "vol_t60 R² (multi-task vol head, scoreboard rows, pooled)",
             f"{fmt(vol.get('baseline/har', {}).get('r2'))} (HAR ridge)",
             "> 0.7",
-            f"{fmt(net_vol.get('r2'))}; ΔMSE vs HAR {fmt(net_vol.get('dloss_vs_benchmark'))}"
+            f"{fmt(net_vol.get('r2'))}; ΔMSE vs HAR {fmt(net_vol.get('dloss_vs_benchmark'))}: "
+            f"{versus(net_vol.get('dloss_vs_benchmark'), 'HAR')}"
             if net_vol
             else NOT_SCORED,
         ]
@@ -159,7 +160,8 @@ def success_section(settings: Settings) -> str:
             f"{fmt(net_regime.get('balanced_accuracy'))}; high_vol recall "
             f"{fmt(net_regime.get('high_vol_recall'))}; log-loss "
             f"{fmt(net_regime.get('log_loss'))}, Δ vs prior "
-            f"{fmt(net_regime.get('dloss_vs_reference'), 4)}"
+            f"{fmt(net_regime.get('dloss_vs_reference'), 4)}: "
+            f"{versus(net_regime.get('dloss_vs_reference'), 'the train prior')}"
             if net_regime
             else NOT_SCORED,
         ]
@@ -174,7 +176,10 @@ def success_section(settings: Settings) -> str:
         "minute of the walk-forward; stages with stored predictions for part of the test "
         "minutes only (multi-task, online) are in the ablation table with their row counts. "
         "The vol_t60 and regime_t60 rows read the scoreboard: the multi-task heads against "
-        "the HAR ridge and the train prior on the same rows, with paired intervals.</p>"
+        "the HAR ridge and the train prior on the same rows, with paired intervals, and say "
+        "in words what the interval shows: a head beats its baseline only when the interval "
+        "lies below 0, and with an interval spanning 0 it neither beats it nor is shown "
+        "worse, whatever the point estimate.</p>"
     )
 
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from models_ml.evaluation.folds import walk_forward_folds
 from models_ml.evaluation.scoring import Block, Collector, summarize
-from models_ml.evaluation.store import write_reports
+from models_ml.evaluation.store import versus, write_reports
 from models_ml.evaluation.walk_forward import TARGETS, EvaluationConfig, EvaluationResult
 from models_ml.report.page import SECTIONS, write_report
 
@@ -126,8 +126,34 @@ def test_report_shows_the_ablation_and_fills_the_measured_column(make_settings):
     assert f"{pooled_value('vol_t60', 'baseline', 'har', 'r2'):.3f} [" in vol_row
     assert f"{pooled_value('vol_t60', 'multitask', 'multitask_net', 'r2'):.3f} [" in vol_row
     assert "ΔMSE vs HAR" in vol_row
-    regime_row = re.search(r"<tr><td>regime_t60 accuracy.*?</tr>", sections["success"]).group(0)
+    # the made-up net's vol errors have twice HAR's sd: worse, and the row says so in words
+    assert "worse than HAR (interval above 0)" in vol_row
+    assert "beats the train prior (interval below 0)" in regime_row_of(sections)
+    regime_row = regime_row_of(sections)
     net = ("regime_t60", "multitask", "multitask_net")
     assert f"{pooled_value(*net, 'balanced_accuracy'):.3f} [" in regime_row
     assert f"{pooled_value(*net, 'log_loss'):.3f} [" in regime_row
     assert "not measured" not in vol_row + regime_row
+
+
+def regime_row_of(sections: dict[str, str]) -> str:
+    return re.search(r"<tr><td>regime_t60 accuracy.*?</tr>", sections["success"]).group(0)
+
+
+def test_a_difference_is_worded_by_its_interval_not_its_point_estimate():
+    # the real 2017 vol head vs HAR (28 pairs, Nov-Dec): worse point estimate, interval spans 0
+    real = {"value": 1.59e-05, "ci_low": -2.82e-06, "ci_high": 4.98e-05}
+    assert versus(real, "HAR") == (
+        "does not beat HAR and is not shown worse (interval spans 0; point estimate worse)"
+    )
+    assert versus({"value": -1e-6, "ci_low": -3e-6, "ci_high": 1e-6}, "HAR").endswith(
+        "point estimate better)"
+    )
+    assert versus({"value": -4e-6, "ci_low": -8e-6, "ci_high": -9e-7}, "HAR") == (
+        "beats HAR (interval below 0)"
+    )
+    assert versus({"value": 2e-5, "ci_low": 1e-6, "ci_high": 4e-5}, "HAR") == (
+        "worse than HAR (interval above 0)"
+    )
+    assert versus({"value": 2e-5, "ci_low": None, "ci_high": None}, "HAR").startswith("no interval")
+    assert versus(None, "HAR").startswith("no difference")
