@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
@@ -191,7 +192,6 @@ def serve(
     tail-build the new minutes' features, step each new minute in order. At the end it prints
     the live latency of the last hour (as the dashboard's live panel shows it)."""
     import signal
-    import time
 
     from bqx.tail_build import DbtSession, tail_build, try_build_lock
     from bqx_online.features import PostgresFeatures
@@ -311,8 +311,6 @@ def serve(
 def _prepare_tail(settings: Settings, conn: psycopg2.extensions.connection, session) -> None:
     """Compile the tail statements before the first look (DbtSession.prepare), under the
     build lock; skipped while a batch build holds it (its end makes serve compile anew)."""
-    import time
-
     from bqx.dbt_runner import BuildScope
     from bqx.tail_build import try_build_lock
 

@@ -178,7 +178,6 @@ def step_minutes(
         chunk = minutes[at : at + BACKLOG_CHUNK_MINUTES]
         backlog = len(chunk) > 1
         read = prefetch(chunk[0] - reach, chunk[-1]) if prefetch and backlog else nullcontext()
-        stopped = False
         spaced = service.checkpoints_spaced(
             BACKLOG_CHECKPOINT_EVERY if backlog else None, chunk[-1]
         )
@@ -189,8 +188,5 @@ def step_minutes(
                 if on_step:
                     on_step(report)
                 if stop and stop(steps, minute):
-                    stopped = True
-                    break
-        if stopped:
-            break
+                    return steps  # the blocks above close (flush, spacing ends) as they exit
     return steps
