@@ -12,12 +12,14 @@
   the monitored skill per minute and of its 60-minute block means. Plan: within 10 minutes,
   ≤ 1 false alarm per pair per week. Two seed sets: CALIBRATION, which the monitor's settings
   were chosen on (`--calibrate`), and HELD_OUT, the tests' seeds (`--quality`, `make bench`).
-- hedge: the Hedge rate tuned on validation streams (seeds of their own), then the ensemble's
+- hedge: the gated Hedge's rate (ensemble.gated_hedge, the shipped margin) tuned on validation
+  streams (seeds of their own), then the ensemble's
   MAE against the zero member's on test streams, with a 95% moving-block bootstrap interval
   (arch, 60-minute blocks) of the paired difference.
 
 `python -m bench.online --quality` runs only drift and hedge (no database); `--calibrate` runs
-the drift measurement on the calibration seeds the monitor's settings were chosen on.
+the drift measurement on the calibration seeds the monitor's settings were chosen on; `--gate`
+the gate's margins on the hedge's validation streams (gate_grid).
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from bqx_online.config import (  # noqa: E402
     OnlineConfig,
 )
 from bqx_online.drift import lag1_autocorrelation  # noqa: E402
-from bqx_online.ensemble import tune_rate  # noqa: E402
+from bqx_online.ensemble import hedge_replay, tune_rate  # noqa: E402
 from bqx_online.prequential import run_stream  # noqa: E402
 from bqx_online.replay import replay  # noqa: E402
 from bqx_online.service import OnlineService  # noqa: E402
@@ -258,7 +260,15 @@ def hedge() -> dict:
         members = np.vstack([r.arrays()[1] for r in validation])
         y = np.concatenate([r.arrays()[2] for r in validation])
         scale = np.concatenate([r.arrays()[3] for r in validation])
-        rate, maes = tune_rate(members, y, scale, RATE_GRID, QUALITY_ENSEMBLE.loss_window, lag=59)
+        names = validation[0].members  # the shipped gate and the live start (prior_loss)
+        gate = {
+            "margin": QUALITY_ENSEMBLE.margin,
+            "zero": validation[0].zero_column(),
+            "initial": [0.0 if n == "zero" else QUALITY_ENSEMBLE.prior_loss for n in names],
+        }
+        rate, maes = tune_rate(
+            members, y, scale, RATE_GRID, QUALITY_ENSEMBLE.loss_window, lag=59, **gate
+        )
         tuned = EnsembleConfig(**{**QUALITY_ENSEMBLE.__dict__, "rate": rate})
         test = runs((500, 501, 502), signal)
         test_tuned = [
@@ -285,6 +295,44 @@ def hedge() -> dict:
                 "difference_ci95": (float(low), float(high)),
             }
     return {"hedge": out, "load_average_hedge": os.getloadavg()[0]}
+
+
+def gate_grid(margins=(0.0, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0)) -> dict:
+    """The gate's margin on the generated validation streams of `hedge` (seeds 400-401, no
+    signal and a weak one): each margin's MAE ÷ zero's with the shipped rate, replayed over the
+    stored member predictions from the live start (ensemble.hedge_replay; the streams are
+    concatenated as in `hedge`). A tie-breaker beside the real validation days, never a test."""
+    out: dict = {"load_start": os.getloadavg()[0]}
+    for signal in (0.0, 0.3):
+        runs = [
+            stream_run(
+                StreamSpec(
+                    start=START, minutes=4000, n_features=6, overlap=True, signal=signal, seed=seed
+                )
+            )
+            for seed in (400, 401)
+        ]
+        members = np.vstack([r.arrays()[1] for r in runs])
+        y = np.concatenate([r.arrays()[2] for r in runs])
+        scale = np.concatenate([r.arrays()[3] for r in runs])
+        names = runs[0].members
+        initial = [0.0 if n == "zero" else QUALITY_ENSEMBLE.prior_loss for n in names]
+        zero_mae = float(np.mean(np.abs(y)))
+        for margin in (-np.inf, *margins):
+            replayed = hedge_replay(
+                members,
+                y,
+                scale,
+                QUALITY_ENSEMBLE.rate,
+                QUALITY_ENSEMBLE.loss_window,
+                lag=59,
+                margin=margin,
+                zero=runs[0].zero_column(),
+                initial=initial,
+            )
+            out[(signal, margin)] = float(np.mean(np.abs(y - replayed))) / zero_mae
+    out["load_end"] = os.getloadavg()[0]
+    return out
 
 
 def main() -> dict:
@@ -351,7 +399,10 @@ def print_quality(report: dict) -> None:
 
 
 if __name__ == "__main__":
-    if "--calibrate" in sys.argv:  # the streams the drift monitor's settings were chosen on
+    if "--gate" in sys.argv:  # the gate's margin on the generated validation streams
+        for key, value in gate_grid().items():
+            print(key, value)
+    elif "--calibrate" in sys.argv:  # the streams the drift monitor's settings were chosen on
         calibration = drift(CALIBRATION)
         print(calibration)
         print_quality(calibration)

@@ -28,11 +28,13 @@ differently configured learner; fewer pairs stepped every minute measure the rea
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import tempfile
 import time
 from collections import Counter
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -50,7 +52,9 @@ sys.path.insert(0, str(common.REPO / "lambda"))  # the Lambda code root (see bqx
 
 from bqx_online import river_copies  # noqa: E402
 from bqx_online.batched import BatchedStore  # noqa: E402
-from bqx_online.config import DEFAULT_FEATURES, OnlineConfig  # noqa: E402
+from bqx_online.config import DEFAULT_FEATURES, EnsembleConfig, OnlineConfig  # noqa: E402
+from bqx_online.drift import DriftMonitor  # noqa: E402
+from bqx_online.ensemble import ensemble_replay, learned_scales  # noqa: E402
 from bqx_online.evaluation import learned_predictions, score, score_by_period  # noqa: E402
 from bqx_online.features import load_history  # noqa: E402
 from bqx_online.replay import replay  # noqa: E402
@@ -72,6 +76,14 @@ MAX_SECONDS = float(os.environ.get("BQX_ONLINE_REAL_MAX_SECONDS", "0"))
 EVAL = (datetime(2017, 11, 1, tzinfo=UTC), datetime(2017, 12, 30, tzinfo=UTC))
 HORIZON = 60
 RESAMPLES = 1000
+# the gate's validation span (--tune-gate): rows of these days whose outcome matured before
+# EVAL: the last hour of October predicts November bars and is left out
+VALIDATION = (datetime(2017, 10, 26, tzinfo=UTC), EVAL[0] - timedelta(minutes=HORIZON))
+# where a replay starts reading a run: before its first prediction (the weighting and the scale
+# start from the run's first outcome)
+RUN_START = datetime(2017, 1, 1, tzinfo=UTC)
+MARGIN_GRID = (0.0, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0)
+RATE_GRID = (0.03, 0.1, 0.3, 1.0)
 
 
 def prepare(settings: Settings) -> None:
@@ -163,6 +175,7 @@ def score_pairs(store, static, pairs) -> dict:
     out: dict = {"pairs_detail": {}}
     pooled_diff, pooled_ts, pooled_y, pooled_pred = [], [], [], []
     weeks_total, alarms_total = 0.0, 0
+    pooled_replayed, replayed_alarms = [], 0
     for pair in pairs:
         learned = learned_predictions(store, pair, HORIZON, EVAL[0], EVAL[1])
         keyed = [p for p in learned if int(p.ts_utc.timestamp()) in static[pair]]
@@ -187,6 +200,9 @@ def score_pairs(store, static, pairs) -> dict:
         pooled_ts.append(ts)
         pooled_y.append(y)
         pooled_pred.append(pred)
+        shipped = shipped_replay(store, pair, ts, y, weeks)
+        pooled_replayed.append(shipped.pop("difference"))
+        replayed_alarms += shipped["alarms_eval"]
         out["pairs_detail"][pair] = {
             "n": len(keyed),
             "first": f"{keyed[0].ts_utc:%Y-%m-%d %H:%M}",
@@ -223,6 +239,7 @@ def score_pairs(store, static, pairs) -> dict:
             "alarms_per_pair_week": len(in_eval) / weeks if weeks else float("nan"),
             "drift_by_week": dict(Counter(f"{e.ts_utc:%G-W%V}" for e in in_eval)),
             "drift_first": [f"{e.ts_utc:%Y-%m-%d %H:%M} {e.detector}" for e in in_eval[:8]],
+            "shipped_replayed": shipped,
         }
     if pooled_diff:
         y, pred = np.concatenate(pooled_y), np.concatenate(pooled_pred)
@@ -235,8 +252,206 @@ def score_pairs(store, static, pairs) -> dict:
             "alarms": alarms_total,
             "pair_weeks": weeks_total,
             "alarms_per_pair_week": alarms_total / weeks_total if weeks_total else float("nan"),
+            "shipped_replayed": {
+                "config": repr(EnsembleConfig()),
+                "mae": float(np.mean(np.abs(y) + np.concatenate(pooled_replayed))),
+                "minus_zero": interval(np.concatenate(pooled_replayed), np.concatenate(pooled_ts)),
+                "alarms": replayed_alarms,
+                "alarms_per_pair_week": replayed_alarms / weeks_total if weeks_total else math.nan,
+            },
         }
     return out
+
+
+def shipped_replay(store, pair: str, ts: np.ndarray, y: np.ndarray, weeks: float) -> dict:
+    """The shipped weighting (EnsembleConfig()) replayed over the members a run stored, from
+    its first outcome (replay_weighting), scored on the keys `ts` of the evaluation with
+    outcomes `y`; beside it, plain Hedge replayed the same way against the stored ensemble
+    (the proof the replay is the run's weighting when the run's code was plain Hedge) and
+    the drift monitor fed the replayed predictions (replay_alarms). "difference": |y - ŷ| -
+    |y| per key, popped by the caller for the pooled interval."""
+    stream = stored_stream(learned_predictions(store, pair, HORIZON, RUN_START, EVAL[1]))
+    shipped = EnsembleConfig()
+    gated = replay_weighting(stream, shipped)
+    plain = replay_weighting(stream, replace(shipped, margin=-math.inf))
+    by_ts = dict(zip(stream.ts.astype(np.int64).tolist(), gated.tolist(), strict=True))
+    predicted = np.array([by_ts[int(t)] for t in ts])
+    difference = np.abs(y - predicted) - np.abs(y)
+    alarms = replay_alarms(stream, gated, OnlineConfig(pairs=(pair,)))
+    in_eval = [a for a in alarms if EVAL[0].timestamp() <= a < EVAL[1].timestamp()]
+    return {
+        "difference": difference,
+        "mae": float(np.mean(np.abs(y - predicted))),
+        "minus_zero": interval(difference, ts),
+        "exactly_zero_share": float(np.mean(predicted == 0.0)),
+        "plain_replay_max_abs_difference": float(np.max(np.abs(plain - stream.prediction))),
+        "alarms_eval": len(in_eval),
+        "alarms_per_pair_week": len(in_eval) / weeks if weeks else math.nan,
+    }
+
+
+@dataclass
+class StoredStream:
+    """One pair's learned predictions of a run, in learning order (rows: outcomes)."""
+
+    names: list[str]  # member columns
+    ts: np.ndarray  # prediction minute, epoch seconds
+    prediction: np.ndarray  # the stored ensemble prediction
+    members: np.ndarray  # stored member predictions
+    y: np.ndarray  # realized bqx_60 an hour later
+    known: np.ndarray  # outcomes learned before each row's minute (their learned_at < ts)
+
+
+def stored_stream(predictions: list) -> StoredStream:
+    """StoredStream of learned predictions (realized and learned_at set), ts order."""
+    names = list(predictions[0].member_predictions)
+    if any(list(p.member_predictions) != names for p in predictions):
+        raise ValueError("the members changed within the run: the replay needs one set")
+    ts = np.array([p.ts_utc.timestamp() for p in predictions])
+    learned_at = np.array([p.learned_at.timestamp() for p in predictions])
+    if np.any(np.diff(learned_at) < 0):
+        raise ValueError("outcomes were not learned in prediction order")
+    return StoredStream(
+        names,
+        ts,
+        np.array([p.prediction for p in predictions]),
+        np.array([[p.member_predictions[n] for n in names] for p in predictions]),
+        np.array([p.realized for p in predictions]),
+        # a step predicts before it learns: row t sees what earlier steps learned
+        np.searchsorted(learned_at, ts, side="left"),
+    )
+
+
+def replay_weighting(
+    stream: StoredStream, config: EnsembleConfig, scale: np.ndarray | None = None
+) -> np.ndarray:
+    """`config`'s weighting over the stored member predictions, from the run's first outcome
+    (ensemble.ensemble_replay; the loss unit rebuilt with ensemble.learned_scales). Legitimate
+    because no member depends on the weights: members learn every outcome whatever their
+    weight, and an alarm resets no member (service.OnlineService._learn only records it)."""
+    if scale is None:  # (the same for every weighting of one config's scale half-lives)
+        scale = learned_scales(stream.y, (stream.ts // 60).astype(np.int64), config)
+    return ensemble_replay(
+        stream.names, stream.members, stream.y, scale, config, known=stream.known
+    )
+
+
+def replay_alarms(stream: StoredStream, prediction: np.ndarray, online: OnlineConfig) -> list:
+    """Minutes (outcome time, epoch seconds) at which the shipped drift monitor alarms when fed
+    `prediction` (a replayed weighting) in the service's order: the skill and direction of
+    each outcome in the unit its prediction was made in (AdaptiveEnsemble.prediction_scale,
+    rebuilt from the realized outcomes as learned_scales does)."""
+    from bqx_online.ensemble import AdaptiveEnsemble
+
+    probe = AdaptiveEnsemble(online.ensemble)  # its scale, skill and direction only
+    monitor = DriftMonitor(online.drift)
+    alarms = []
+    for ts, y, value in zip(
+        stream.ts.tolist(), stream.y.tolist(), prediction.tolist(), strict=True
+    ):
+        minute = int(ts) // 60
+        unit = probe.prediction_scale(minute, online.horizon_minutes)
+        probe.scale_.update(y, minute)
+        if monitor.update(probe.skill(y, value, unit), probe.direction(y, value, unit)):
+            alarms.append(ts + online.horizon_minutes * 60)
+    return alarms
+
+
+def read_stored(conn, pair: str, start: datetime, end: datetime) -> list:
+    """Learned predictions of [start, end) read with one SELECT (read-only; no store object,
+    which would create its checkpoint directory and key)."""
+    from bqx_online.records import Prediction
+
+    with conn.cursor() as cur:
+        cur.execute(
+            """
+            select pair, ts_utc, horizon_minutes, prediction, member_predictions, weights,
+                   static_prediction, realized, learned_at
+            from bqx.online_predictions
+            where pair = %s and horizon_minutes = %s and ts_utc >= %s and ts_utc < %s
+              and realized is not null and learned_at is not null
+            order by ts_utc
+            """,
+            (pair, HORIZON, start, end),
+        )
+        return [Prediction(*row) for row in cur.fetchall()]
+
+
+def tune_gate(pairs) -> dict:
+    """The gate's margin (and Hedge's rate) on the validation span only, from the member
+    predictions a run of main's code stored (BQX_DATABASE_URL; read-only, rows before
+    VALIDATION's end only). First the proof that the replay is the live weighting: plain
+    Hedge (margin -inf) replayed from the run's first outcome must reproduce the stored
+    ensemble predictions."""
+    settings = Settings.from_env()
+    conn = db.connect(settings)
+    conn.set_session(readonly=True)
+    shipped = EnsembleConfig()
+    plain = replace(shipped, margin=-math.inf)
+    streams, largest = {}, {}
+    for pair in pairs:
+        rows = read_stored(conn, pair, WARM[0], VALIDATION[1])
+        if not rows:
+            continue
+        stream = stored_stream(rows)
+        scale = learned_scales(stream.y, (stream.ts // 60).astype(np.int64), shipped)
+        streams[pair] = (stream, scale)
+        replayed = replay_weighting(stream, plain, scale)
+        largest[pair] = float(np.max(np.abs(replayed - stream.prediction)))
+    conn.close()
+    load = os.getloadavg()[0]
+    grid: dict = {}
+    for margin in (-math.inf, *MARGIN_GRID):
+        for rate in RATE_GRID:
+            config = replace(shipped, margin=margin, rate=rate)
+            diffs, stamps, errors, zeros, exact_zero = [], [], [], [], 0
+            for stream, scale in streams.values():
+                replayed = replay_weighting(stream, config, scale)
+                valid = stream.ts >= VALIDATION[0].timestamp()
+                y, p = stream.y[valid], replayed[valid]
+                diffs.append(np.abs(y - p) - np.abs(y))
+                stamps.append(stream.ts[valid].astype(np.int64))
+                errors.append(np.abs(y - p))
+                zeros.append(np.abs(y))
+                exact_zero += int(np.sum(p == 0.0))
+            n = sum(len(d) for d in diffs)
+            grid[(margin, rate)] = {
+                "n": n,
+                "mae": float(np.concatenate(errors).mean()),
+                "zero_mae": float(np.concatenate(zeros).mean()),
+                "exactly_zero_share": exact_zero / n,
+                "minus_zero": interval(np.concatenate(diffs), np.concatenate(stamps)),
+            }
+    return {
+        "machine": common.machine(),
+        "load_start": load,
+        "load_end": os.getloadavg()[0],
+        "pairs": list(streams),
+        "rows": {pair: len(s.y) for pair, (s, _) in streams.items()},
+        "validation": [f"{VALIDATION[0]:%Y-%m-%d %H:%M}", f"{VALIDATION[1]:%Y-%m-%d %H:%M}"],
+        "replay_max_abs_difference": largest,
+        "grid": grid,
+    }
+
+
+def print_tune_gate(report: dict) -> None:
+    print(
+        f"machine: {report['machine']}; load {report['load_start']:.1f} -> "
+        f"{report['load_end']:.1f}; {len(report['pairs'])} pairs; validation "
+        f"{report['validation'][0]} .. {report['validation'][1]} (outcomes before November)"
+    )
+    worst = max(report["replay_max_abs_difference"].values())
+    print(
+        f"  plain Hedge replayed from each pair's first outcome vs the stored ensemble "
+        f"predictions: max |difference| {worst:.3g} over {sum(report['rows'].values()):,} rows"
+    )
+    for (margin, rate), row in report["grid"].items():
+        label = "plain Hedge" if margin == -math.inf else f"margin {margin:g}"
+        print(
+            f"  {label}, rate {rate:g}: n={row['n']:,} MAE {row['mae']:.8f} zero "
+            f"{row['zero_mae']:.8f}; ensemble - zero {_ci(row['minus_zero'], 3)}; exactly 0 "
+            f"on {row['exactly_zero_share']:.4f} of the minutes"
+        )
 
 
 def replay_span(service, minutes, label: str, deadline: float | None = None) -> dict:
@@ -375,7 +590,9 @@ def main(score_only: bool = False) -> dict:
     return report
 
 
-def _ci(d: dict) -> str:
+def _ci(d: dict, digits: int = 5) -> str:
+    if digits == 3:  # differences near float noise: significant digits
+        return f"{d['mean']:+.3e} [{d['low']:+.3e}, {d['high']:+.3e}]"
     return f"{d['mean']:+.5f} [{d['low']:+.5f}, {d['high']:+.5f}]"
 
 
@@ -411,6 +628,15 @@ def print_report(report: dict) -> None:
                 f"{p['static_mae']:.5f} zero {p['zero_mae']:.5f}; direction online "
                 f"{p['online_da']:.3f} static {p['static_da']:.3f}"
             )
+        r = d["shipped_replayed"]
+        print(
+            f"    the shipped weighting replayed over the stored members: MAE {r['mae']:.5f}; "
+            f"ensemble - zero {_ci(r['minus_zero'], 3)}; exactly 0 on "
+            f"{r['exactly_zero_share']:.4f} of the minutes; drift alarms fed the replayed "
+            f"ensemble {r['alarms_eval']} ({r['alarms_per_pair_week']:.2f} per pair-week); "
+            f"plain Hedge replayed vs stored: max |difference| "
+            f"{r['plain_replay_max_abs_difference']:.3g}"
+        )
         print(f"    drift by ISO week: {d['drift_by_week']}")
         print(f"    first drift events: {'; '.join(d['drift_first'])}")
     if "pooled" in report:
@@ -422,11 +648,20 @@ def print_report(report: dict) -> None:
             f"drift alarms {q['alarms']} in {q['pair_weeks']:.2f} pair-weeks "
             f"({q['alarms_per_pair_week']:.2f} per pair-week)"
         )
+        r = q["shipped_replayed"]
+        print(
+            f"  the shipped weighting replayed over the stored members ({r['config']}): pooled "
+            f"MAE {r['mae']:.5f}; ensemble - zero {_ci(r['minus_zero'], 3)} (95%, the same "
+            f"bootstrap); drift alarms fed the replayed ensemble {r['alarms']} "
+            f"({r['alarms_per_pair_week']:.2f} per pair-week)"
+        )
     print(f"  written: {report.get('json')}")
 
 
 if __name__ == "__main__":
-    if "--throughput" in sys.argv:
+    if "--tune-gate" in sys.argv:
+        print_tune_gate(tune_gate(PAIRS))
+    elif "--throughput" in sys.argv:
         days = int(os.environ.get("BQX_ONLINE_REAL_DAYS", "2"))
         print(json.dumps(throughput(PAIRS, days), indent=2, default=str))
     else:

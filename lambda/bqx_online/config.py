@@ -48,8 +48,9 @@ DEFAULT_FEATURES: tuple[str, ...] = (
 class EnsembleConfig:
     """Members and weighting of the adaptive ensemble (see ensemble.py).
 
-    rate: Hedge's η, weights ∝ exp(-η · discounted vol-unit loss); tuned on a validation
-    period with ensemble.tune_rate. loss_window: the discount's memory, γ = 1 - 1/loss_window.
+    rate: Hedge's η, weights ∝ exp(-η · discounted vol-unit loss) over the zero member and the
+    members that lead it by more than `margin`; both tuned on a validation period.
+    loss_window: the discount's memory, γ = 1 - 1/loss_window.
     scale_halflife / scale_fast_halflife: outcomes over which the trailing scale's slow means
     (of y² and of the outcome's increments²) and its fast mean of increments² halve their
     memory (ensemble.TrailingScale).
@@ -74,6 +75,11 @@ class EnsembleConfig:
     error_window: int = 100  # the recent MAE stored with the weights (a record)
     min_errors: int = 10
     rate: float = 0.1
+    # the gate (ensemble.gated_hedge): a member whose discounted loss is not below the zero
+    # member's by more than `margin` (vol units) gets weight exactly 0. Tuned on the validation
+    # period (bench/online_real.py --tune-gate, real Oct 26-31 2017, 28 pairs): every margin of
+    # 0-20 scored exactly zero's MAE (no member ever led), so the tie went to the smallest
+    margin: float = 0.0
     loss_window: int = 5000  # errors of overlapping horizons: ~80 independent hours
     scale_halflife: float = 1440.0
     scale_fast_halflife: float = 30.0

@@ -6,7 +6,9 @@
 3. learn, once each, the predictions of `horizon` minutes earlier (and any older ones the
    learner has not learned yet) whose realized bqx_60 is now known;
 4. feed their skill against the zero member to the drift monitors; store drift events and
-   raise the alarm;
+   raise the alarm. An alarm resets no member, and every member learns every outcome
+   whatever its weight: the members never depend on the weights, so another weighting can be
+   replayed over a run's stored member predictions (bench/online_real.py --score);
 5. checkpoint each learner that learned (a new version, then the pointer), and only then
    write `realized` / `learned_at` onto the prediction rows.
 

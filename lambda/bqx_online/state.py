@@ -17,9 +17,10 @@ from bqx_online.config import OnlineConfig
 from bqx_online.drift import DriftMonitor
 from bqx_online.ensemble import AdaptiveEnsemble
 
-FORMAT_VERSION = 6  # 3: zero member, Hedge losses, target scale; 4: two-CUSUM drift monitor;
+FORMAT_VERSION = 7  # 3: zero member, Hedge losses, target scale; 4: two-CUSUM drift monitor;
 # 5: the trailing scale tracks the outcome's increments (ensemble.TrailingScale); 6: the linear
-# member's inputs are clipped (ensemble.clip_inputs)
+# member's inputs are clipped (ensemble.clip_inputs); 7: evidence-gated weights (the config's
+# margin, ensemble.gated_hedge)
 
 
 @dataclass

@@ -28,8 +28,10 @@ from bqx_online.drift import DriftMonitor, lag1_autocorrelation, long_run_sd
 from bqx_online.ensemble import (
     AdaptiveEnsemble,
     TrailingScale,
+    ensemble_replay,
     hedge_replay,
     hedge_weights,
+    learned_scales,
     tune_rate,
 )
 from bqx_online.prequential import run_stream
@@ -391,15 +393,19 @@ def test_a_planted_flip_raises_the_alarm_within_10_minutes(seed):
 @pytest.mark.parametrize("signal", [1.0, 0.0])
 def test_at_most_one_false_alarm_per_week_on_a_stationary_stream(signal):
     """A week of a stationary stream with overlapping horizons, the default monitor: at most
-    one alarm. The old monitor (ADWIN and a 1.5 × MAE rule on raw absolute errors) raised
+    one alarm. On pure noise no member leads the zero member, so the gated ensemble says
+    exactly 0 all week and its skill is 0: nothing to drift from. The old monitor (ADWIN and
+    a 1.5 × MAE rule on raw absolute errors) raised
     30-35 a week on these streams (bench/online.py)."""
     spec = StreamSpec(
         start=START, minutes=WEEK + HORIZON, n_features=6, overlap=True, signal=signal, seed=101
     )
     alarms, skill = stream_alarms(spec, DriftConfig())
     assert len(alarms) <= 1, alarms
-    # the premise: consecutive skill values are strongly autocorrelated
-    assert lag1_autocorrelation(skill[DriftConfig().warmup :]) > 0.7
+    if signal:  # the premise: consecutive skill values are strongly autocorrelated
+        assert lag1_autocorrelation(skill[DriftConfig().warmup :]) > 0.7
+    else:  # no member ever led zero (the gate): the ensemble said exactly 0, skill 0
+        assert not any(skill)
 
 
 def volatility_spec(seed: int, vol: float) -> StreamSpec:
@@ -550,9 +556,127 @@ def test_hedge_tuning_picks_the_rate_that_weights_the_better_member():
     # before any loss is known (the first lag + 1 rows), the weights are equal whatever the rate
     early = hedge_replay(members, y, scale, 5.0, 200, lag=59)[:60]
     np.testing.assert_allclose(early, members[:60].mean(axis=1))
-    assert hedge_weights({"a": 3.0, "b": 1.0}, 0.5) == pytest.approx(
+    # without a zero member nothing gates: plain Hedge
+    assert hedge_weights({"a": 3.0, "b": 1.0}, 0.5, margin=0.0) == pytest.approx(
         {"a": 1 / (1 + np.e), "b": np.e / (1 + np.e)}
     )
+
+
+def test_the_gate_weights_only_members_that_lead_the_zero_member_by_the_margin():
+    """Hand-built losses, zero at 10, margin 1: `lead` (7, ahead by 3) shares exp(-η · L) with
+    the zero member; `close` (9.5, ahead by only 0.5), `tied` (9.0, exactly the margin) and
+    `behind` (12) get exactly 0. With no member ahead the zero member has weight 1 and the
+    live ensemble predicts exactly 0.0."""
+    losses = {"zero": 10.0, "lead": 7.0, "close": 9.5, "tied": 9.0, "behind": 12.0}
+    weights = hedge_weights(losses, 0.1, margin=1.0)
+    assert weights["close"] == weights["tied"] == weights["behind"] == 0.0
+    assert weights["lead"] == pytest.approx(1 / (1 + np.exp(-0.3)))
+    assert weights["zero"] == pytest.approx(np.exp(-0.3) / (1 + np.exp(-0.3)))
+    # margin 0: `close` and `tied` lead too; plain Hedge (margin -inf) gives `behind` weight
+    assert hedge_weights(losses, 0.1, margin=0.0)["close"] > 0.0
+    plain = np.exp(-0.1 * (np.array(list(losses.values())) - 7.0))
+    assert hedge_weights(losses, 0.1, margin=-np.inf)["behind"] == pytest.approx(
+        plain[-1] / plain.sum()
+    )
+    ensemble = AdaptiveEnsemble(FAST_ENSEMBLE)
+    x = dict.fromkeys(feature_names(6), 1.0)
+    for _ in range(50):  # members that predict something other than 0
+        ensemble.learn_one(x, 1.0)
+    ensemble.losses_ = {"zero": 10.0, "arf": 10.0, "bagged_ht": 11.0, "linear": 10.5}
+    value, members, weights = ensemble.predict_members(x)
+    assert members["arf"] != 0.0 and weights == {
+        "arf": 0.0,
+        "bagged_ht": 0.0,
+        "linear": 0.0,
+        "zero": 1.0,
+    }
+    assert value == 0.0
+    ensemble.losses_["arf"] = 10.0 - FAST_ENSEMBLE.margin - 1.0
+    value, _, weights = ensemble.predict_members(x)
+    assert weights["arf"] > 0.0 and value != 0.0
+
+
+def loss_oracle(members: np.ndarray, y: np.ndarray, scale: np.ndarray, names, lag: int, config):
+    """Each row's discounted losses (rows < t - lag learned), written out independently of
+    ensemble.py: L ← γ · L + |y - p| / s from prior_loss (the zero member from 0)."""
+    gamma = 1.0 - 1.0 / config.loss_window
+    losses = np.array([0.0 if n == "zero" else config.prior_loss for n in names])
+    out = np.empty_like(members)
+    for t in range(len(y)):
+        if t - lag - 1 >= 0:
+            losses = (
+                gamma * losses + np.abs(y[t - lag - 1] - members[t - lag - 1]) / scale[t - lag - 1]
+            )
+        out[t] = losses
+    return out
+
+
+@pytest.mark.parametrize("seed", [300, 301])
+def test_the_gated_ensemble_says_exactly_zero_when_no_member_leads(seed):
+    """Pure noise (the planted-truth generator, signal 0): on every minute where no member's
+    loss is below the zero member's by more than the margin (losses recomputed here), the
+    ensemble's prediction is exactly 0.0, and its MAE is not above zero's. Plain Hedge gives
+    such members weights of ~e^-10 and is not exactly 0."""
+    spec = StreamSpec(start=START, minutes=3000, n_features=6, overlap=True, signal=0.0, seed=seed)
+    run = run_stream(generate(spec, ["EURUSD"]), "EURUSD", HORIZON, FAST_ENSEMBLE, COMPACT_DRIFT)
+    prediction, members, y, scale = run.arrays()
+    losses = loss_oracle(members, y, scale, run.members, HORIZON - 1, FAST_ENSEMBLE)
+    zero = run.zero_column()
+    others = [i for i in range(len(run.members)) if i != zero]
+    leads = (losses[:, others] < losses[:, [zero]] - FAST_ENSEMBLE.margin).any(axis=1)
+    assert (~leads).sum() > 2000
+    assert np.all(prediction[~leads] == 0.0)
+    assert mae(y, prediction) <= mae(y, members[:, zero])
+    plain = hedge_replay(
+        members,
+        y,
+        scale,
+        FAST_ENSEMBLE.rate,
+        FAST_ENSEMBLE.loss_window,
+        HORIZON - 1,
+        zero=zero,
+        initial=losses[0],
+    )
+    assert np.count_nonzero(plain[~leads]) > 0  # the oracle can tell the two apart
+
+
+def test_the_live_services_ensemble_is_its_replay(make_settings, tmp_path):
+    """Through the service and the PostgreSQL store (the back end does not weight), a stream
+    whose relation flips: the stored ensemble
+    predictions equal ensemble.ensemble_replay of the stored member predictions with the
+    shipped weighting (the loss unit rebuilt from the outcomes, each row seeing the outcomes
+    learned before its minute), to 1e-12; the gate is both open and shut on the way, and a
+    replay without the gate differs (what bench/online_real.py --score relies on)."""
+    spec = StreamSpec(start=START, minutes=2400, n_features=6, change_at=1500, overlap=True, seed=9)
+    source = generate(spec, ["EURUSD"])
+    store = PostgresStore(db.connect(make_settings("online")), tmp_path / "checkpoints")
+    store.ensure()
+    ensemble = replace(FAST_ENSEMBLE, prior_loss=5.0)  # members earn their lead within the day
+    config = online_config(pairs=("EURUSD",), checkpoint_every=240, ensemble=ensemble)
+    replay(OnlineService(config, store, source), source.minutes())
+    rows = [
+        p
+        for p in store.predictions(
+            "EURUSD", HORIZON, START - timedelta(minutes=1), source.minutes()[-1]
+        )
+        if p.realized is not None
+    ]
+    names = list(rows[0].member_predictions)
+    members = np.array([[p.member_predictions[n] for n in names] for p in rows])
+    y = np.array([p.realized for p in rows])
+    ts = np.array([p.ts_utc.timestamp() for p in rows])
+    learned_at = np.array([p.learned_at.timestamp() for p in rows])
+    known = np.searchsorted(learned_at, ts, side="left")
+    scale = learned_scales(y, (ts // 60).astype(np.int64), ensemble)
+    stored = np.array([p.prediction for p in rows])
+    replayed = ensemble_replay(names, members, y, scale, ensemble, known=known)
+    np.testing.assert_allclose(replayed, stored, rtol=0, atol=1e-12)
+    assert 100 < np.sum(stored == 0.0) < len(stored) - 100, np.sum(stored == 0.0)
+    plain = ensemble_replay(
+        names, members, y, scale, replace(ensemble, margin=-np.inf), known=known
+    )
+    assert np.max(np.abs(plain - stored)) > 1e-6
+    store.close()
 
 
 def ewma_oracle(values: np.ndarray, halflife: float) -> float:
