@@ -81,6 +81,30 @@ def dbt_node_seconds(
     }
 
 
+def dbt_node_timeline(settings: Settings, kind: str = "model") -> dict[str, tuple[float, float]]:
+    """Start and end of each node's execution in the last dbt command, in seconds since its
+    first node started, by node name (only nodes of `kind`). A two-thread build's idle time
+    is what the timeline shows and the per-node seconds cannot: which models ran beside which,
+    and which ran alone at the end."""
+    path = dbt_target_dir(settings) / "run_results.json"
+    spans = {}
+    for result in json.loads(path.read_text())["results"]:
+        execute = [t for t in result["timing"] if t["name"] == "execute"]
+        if execute and execute[0]["started_at"]:
+            spans[result["unique_id"]] = (
+                pd.Timestamp(execute[0]["started_at"]),
+                pd.Timestamp(execute[0]["completed_at"]),
+            )
+    if not spans:
+        return {}
+    first = min(start for start, _ in spans.values())
+    return {
+        node.split(".")[-1]: ((start - first).total_seconds(), (end - first).total_seconds())
+        for node, (start, end) in spans.items()
+        if node.startswith(f"{kind}.")
+    }
+
+
 def postmaster_pid(settings: Settings) -> int | None:
     """PID of the embedded server under `settings.home` (None for an external server)."""
     pid_file = settings.home / "pgdata" / "postmaster.pid"

@@ -22,6 +22,7 @@ from bqx.pairs import PAIRS
 
 # base layer, split and cross-pair layer (issue 17 measures these together)
 BUILD_SELECTION = "+ml_feature_matrix ml_periods +ml_cross_pair_features"
+THREADS = 2  # profiles.yml's postgres output: the idle thread-seconds are counted against it
 
 
 def loaded_pairs(conn) -> set[str]:
@@ -67,6 +68,8 @@ def main() -> dict:
     if run.returncode != 0:
         raise SystemExit(f"dbt run failed:\n{run.stdout[-4000:]}")
     report["model_seconds"] = common.dbt_node_seconds(settings, kind="model")
+    report["model_spans"] = common.dbt_node_timeline(settings, kind="model")
+    report["busy_seconds"] = sum(common.dbt_node_seconds(settings).values())
     report["test_seconds"] = sum(common.dbt_node_seconds(settings, kind="test").values())
     with conn.cursor() as cur:
         cur.execute("select count(*) from bqx.int_m1_series")
@@ -89,9 +92,14 @@ def print_report(report: dict) -> None:
         f"{report['grid_rows']:,} grid rows "
         f"({report['grid_rows'] / report['build_seconds']:,.0f} rows/s)"
     )
+    spans = report.get("model_spans", {})
     for model, seconds in sorted(report["model_seconds"].items(), key=lambda kv: -kv[1]):
-        print(f"    {model:<30} {seconds:7.0f} s")
+        start, end = spans.get(model, (float("nan"), float("nan")))
+        print(f"    {model:<30} {seconds:7.0f} s   ran {start:5.0f} → {end:5.0f} s")
     print(f"    {'(data tests, summed)':<30} {report['test_seconds']:7.0f} s")
+    if "busy_seconds" in report:
+        idle = THREADS * report["build_seconds"] - report["busy_seconds"]
+        print(f"  nodes busy {report['busy_seconds']:.0f} s; idle thread-seconds {idle:.0f} s")
     print(f"  peak memory (PSS of PostgreSQL + dbt): {report['peak_pss_gib']:.2f} GiB")
     print(
         f"  1-minute load average {report['load_at_start']:.1f} at the build's start, "

@@ -1,7 +1,19 @@
-{#- Planner settings, measured on a real month of 28 pairs: each couple joins two primary-key
-    ordered inputs, yet the planner picked a parallel gather and 41k index probes (0.29 s a
-    couple) or a hash join; a merge join takes 0.15 s. work_mem stays small: one statement
-    holds 168 couples' sorts and windows at once. join_collapse_limit 1: each pair joins its
+{#- Planner settings, measured on a real month of 28 pairs. Joins by hash: a couple joins two
+    pairs' window sums (CTEs pair_sums_cte) and each pair joins its 12 couples (CTEs
+    couple_cte) on the minute, and a CTE scan carries no order in PostgreSQL 16, so a merge
+    join sorts both sides and every sort lives until the statement ends. Hashing one side
+    holds one table instead of two sorts. EXPLAIN (ANALYZE, BUFFERS, timing off) of real March
+    2017, 28 pairs, on bench.features' database, back to back in one process at load 3.0-3.7,
+    the backend's PSS sampled every 0.2 s: merge joins 35.9 s, peak 2.66 GiB (868 sorts, 700
+    of them in memory, 2.0 GB); hash joins 36.0 s, peak 1.91 GiB (476 hash tables, 1.18 GB:
+    3.0-3.6 MB a couple, ~2 MB a pivot input; 196 sorts left, the pairs' and the couples'
+    window passes); the same 753 MiB of temp files. With hash joins allowed but merge joins
+    too, the planner kept the merge joins (38.3 s, 2.69 GiB). A smaller work_mem instead
+    (2MB, merge joins): 0.40 GiB but 101 s, every sort merged from disk. The couples' window
+    sorts (4.1 MB each, just over work_mem) stay: a hash join's rows leave in the CTE's order,
+    unknown to the planner. work_mem stays small: one statement holds all of them at once.
+    enable_nestloop off: the planner otherwise probed one pair's index 41k times a couple
+    (0.29 s; a merge join 0.15 s). join_collapse_limit 1: each pair joins its
     12 couples on the minute, in any order alike, and the planner's search over 12-way joins
     (past geqo_threshold) was most of the statement's planning: a tail of one minute, 28
     generated pairs (bench/live.py's market, load 3.4-4), planned in 308-480 ms, 161-193 ms
@@ -9,7 +21,7 @@
 {%- set settings = {
     'work_mem': '4MB',
     'enable_nestloop': 'off',
-    'enable_hashjoin': 'off',
+    'enable_mergejoin': 'off',
     'enable_seqscan': 'off',
     'max_parallel_workers_per_gather': 0,
     'join_collapse_limit': 1,
@@ -60,7 +72,7 @@
 -- absolute): a couple whose windows start mid-block where the other pair's segment starts
 -- now takes the pair's sums from the block's start. Hash joins for the couples and the
 -- pivot (CTE scans carry no order, so each merge join sorts both sides) measured the
--- same, 24.6 s.
+-- same, 24.6 s, and hold 0.75 GiB less of the month's statement: the planner settings above.
 -- On real weeks a segment
 -- runs from Sunday 22:00 to Friday: the former sums read up to 7,000 minutes a couple. A flat window
 -- gives 0, and so does a sister with no bars at all in the data set (a user may load only a
