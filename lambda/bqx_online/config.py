@@ -78,7 +78,7 @@ class EnsembleConfig:
     # the gate (ensemble.gated_hedge): a member whose discounted loss is not below the zero
     # member's by more than `margin` (vol units) gets weight exactly 0. Tuned on the validation
     # period (bench/online_real.py --tune-gate, real Oct 26-31 2017, 28 pairs): every margin of
-    # 0-20 scored exactly zero's MAE (no member ever led), so the tie went to the smallest
+    # 0-20 scored exactly zero's MAE (no member ever led), so the tie went to the smallest, 0
     margin: float = 0.0
     loss_window: int = 5000  # errors of overlapping horizons: ~80 independent hours
     scale_halflife: float = 1440.0
