@@ -272,8 +272,10 @@ def shipped_replay(store, pair: str, ts: np.ndarray, y: np.ndarray, weeks: float
     |y| per key, popped by the caller for the pooled interval."""
     stream = stored_stream(learned_predictions(store, pair, HORIZON, RUN_START, EVAL[1]))
     shipped = EnsembleConfig()
-    gated = replay_weighting(stream, shipped)
-    plain = replay_weighting(stream, replace(shipped, margin=-math.inf))
+    # one loss unit for both weightings (the same config's scale half-lives)
+    scale = learned_scales(stream.y, (stream.ts // 60).astype(np.int64), shipped)
+    gated = replay_weighting(stream, shipped, scale)
+    plain = replay_weighting(stream, replace(shipped, margin=-math.inf), scale)
     by_ts = dict(zip(stream.ts.astype(np.int64).tolist(), gated.tolist(), strict=True))
     predicted = np.array([by_ts[int(t)] for t in ts])
     difference = np.abs(y - predicted) - np.abs(y)
