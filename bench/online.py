@@ -28,7 +28,7 @@ import os
 import statistics
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -46,7 +46,7 @@ from bqx_online.config import (  # noqa: E402
     OnlineConfig,
 )
 from bqx_online.drift import lag1_autocorrelation  # noqa: E402
-from bqx_online.ensemble import hedge_replay, tune_rate  # noqa: E402
+from bqx_online.ensemble import ensemble_replay, tune_rate  # noqa: E402
 from bqx_online.prequential import run_stream  # noqa: E402
 from bqx_online.replay import replay  # noqa: E402
 from bqx_online.service import OnlineService  # noqa: E402
@@ -300,7 +300,7 @@ def hedge() -> dict:
 def gate_grid(margins=(0.0, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0)) -> dict:
     """The gate's margin on the generated validation streams of `hedge` (seeds 400-401, no
     signal and a weak one): each margin's MAE ÷ zero's with the shipped rate, replayed over the
-    stored member predictions from the live start (ensemble.hedge_replay; the streams are
+    stored member predictions from the live start (ensemble.ensemble_replay; the streams are
     concatenated as in `hedge`). A tie-breaker beside the real validation days, never a test."""
     out: dict = {"load_start": os.getloadavg()[0]}
     for signal in (0.0, 0.3):
@@ -315,21 +315,10 @@ def gate_grid(margins=(0.0, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0)) -> dict:
         members = np.vstack([r.arrays()[1] for r in runs])
         y = np.concatenate([r.arrays()[2] for r in runs])
         scale = np.concatenate([r.arrays()[3] for r in runs])
-        names = runs[0].members
-        initial = [0.0 if n == "zero" else QUALITY_ENSEMBLE.prior_loss for n in names]
         zero_mae = float(np.mean(np.abs(y)))
         for margin in (-np.inf, *margins):
-            replayed = hedge_replay(
-                members,
-                y,
-                scale,
-                QUALITY_ENSEMBLE.rate,
-                QUALITY_ENSEMBLE.loss_window,
-                lag=59,
-                margin=margin,
-                zero=runs[0].zero_column(),
-                initial=initial,
-            )
+            config = replace(QUALITY_ENSEMBLE, margin=margin)
+            replayed = ensemble_replay(runs[0].members, members, y, scale, config, lag=59)
             out[(signal, margin)] = float(np.mean(np.abs(y - replayed))) / zero_mae
     out["load_end"] = os.getloadavg()[0]
     return out
