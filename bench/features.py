@@ -36,13 +36,15 @@ REG_VOL_MODELS = ("reg_rate", "reg_bqx", "volatility")
 
 def run_dbt_timed(settings, args: list[str]) -> float:
     started = time.perf_counter()
-    subprocess.run(
+    run = subprocess.run(
         dbt_command(settings, args),
         env=dbt_env(settings),
         cwd=common.REPO,
-        check=True,
         capture_output=True,
+        text=True,
     )
+    if run.returncode != 0:  # dbt says why on stdout; a bare CalledProcessError does not
+        raise SystemExit(f"dbt {' '.join(args)} failed:\n{run.stdout[-4000:]}")
     return time.perf_counter() - started
 
 
