@@ -4,7 +4,10 @@ Each benchmark is a module with a `main()` returning a report dict and a `print_
 it runs in its own process (`python -m bench.<name>`) so peak-memory figures do not mix.
 Every section of results.md names the machine and the load it ran under, and what it
 measures (the first line of the benchmark's docstring); `make bench BENCH="ingest granger"`
-runs some of them, and their sections replace only theirs in an existing results.md.
+runs some of them, and their sections replace only theirs in an existing results.md; a full
+run keeps the sections of the opt-in benchmarks it does not run (full_year, ...). results.md
+holds benchmark output only: hand-written measurements (A/B comparisons, by-hand runs) go to
+bench/history.md, which no run rewrites.
 """
 
 from __future__ import annotations
@@ -83,7 +86,9 @@ def main(selected: list[str]) -> int:
         )
     # the other sections are read now, not at the start: a long run must not put back what
     # another bench or a merge wrote to results.md meanwhile
-    sections = (previous_sections(results) if selected else {}) | fresh
+    known = set(benchmarks([])) | OPT_IN
+    kept = {name: text for name, text in previous_sections(results).items() if name in known}
+    sections = kept | fresh
     results.write_text(
         "# Benchmark results\n\nWritten by `make bench` (`python -m bench.run_all`). Every "
         "figure is from the machine named in its section; ratios compare against references "

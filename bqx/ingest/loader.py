@@ -24,7 +24,7 @@ How, and why (one real 2017 pair file, 371,635 bars, this 2-core machine; bench/
 - Parsing overlaps the COPY: the next chunk is parsed in a worker thread (pyarrow, numpy and
   zlib mostly run without the GIL) while the current one is copied. This process spends
   0.33 s of CPU per pair file; the rest of the wall time is PostgreSQL's.
-Measured by bench/ingest.py (bench/results.md, 2026-11-30, 1-minute load 1.8-2.5; a bare
+Measured by bench/ingest.py (bench/history.md, 2026-11-30, 1-minute load 1.8-2.5; a bare
 COPY of the file's CSV into an unindexed table 0.37 s): generic CSV 0.82 s (450,000 rows/s,
 2.22× the bare COPY), HistData zip 0.93 s (401,000 rows/s, 2.50×), all 28 files 21.2 s
 (489,000 rows/s, 1.40× their bare COPY, 15.2 s). At load 5 every time about doubles, the

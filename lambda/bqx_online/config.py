@@ -69,7 +69,7 @@ class EnsembleConfig:
     # 1e-3), and with the intercept at 1e-3 too the ensemble's MAE on the pure-noise test
     # streams rose 0.13% and 0.52% above zero's. Where there is a signal 1e-3 learns best
     # (generated streams, linear MAE ÷ zero's 0.33 vs 0.38 at 1e-2 and 0.69 at 1e-4).
-    # bench/results.md "online_real, the linear member".
+    # bench/history.md "online_real, the linear member".
     learning_rate: float = 1e-3
     linear_input_clip: float = 3.0  # the linear member's standardised inputs, clipped to ± sd
     error_window: int = 100  # the recent MAE stored with the weights (a record)

@@ -109,7 +109,7 @@ def clip_inputs(x: dict, limit: float) -> dict:
     """Standardised inputs clipped to ±limit sd (the linear member's). An SGD step moves the
     weights by rate · error · x, so one input 30 sd out (a young scaler, a heavy tail: volatility
     ratios, regression curvatures) moves them 900 × as far as a typical one. Measured on real
-    2017 bars (5 pairs, prequential, bench/results.md "online_real, the linear member"): with
+    2017 bars (5 pairs, prequential, bench/history.md "online_real, the linear member"): with
     the old step 0.01 the clip alone changed nothing (MAE 8.1-13.3 × zero's on Nov 1-17 either
     way: the step itself diverged), but at the smaller steps it kept a pair from diverging
     (at the default step 1e-3, MAE ÷ zero's on Nov 1-17 without → with the clip: GBPUSD 11.6 →
