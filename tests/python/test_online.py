@@ -544,12 +544,15 @@ def test_ensemble_beats_zero_on_a_weak_signal_with_a_paired_interval():
 
 def test_hedge_tuning_picks_the_rate_that_weights_the_better_member():
     """tune_rate on a stream where member b is always closer: a positive rate beats rate 0
-    (equal weights), and hedge_replay's weights at row t use only rows < t - lag."""
+    (equal weights over the zero member and the members that lead it), and hedge_replay's
+    weights at row t use only rows < t - lag."""
     rng = np.random.default_rng(4)
     y = rng.normal(size=2000)
     members = np.column_stack([y + rng.normal(size=2000), y + 0.1 * rng.normal(size=2000)])
     scale = np.ones(2000)
-    best, maes = tune_rate(members, y, scale, [0.0, 0.1, 1.0], window=200, lag=59)
+    with_zero = np.column_stack([members, np.zeros(2000)])
+    config = replace(FAST_ENSEMBLE, loss_window=200)
+    best, maes = tune_rate(["a", "b", "zero"], with_zero, y, scale, config, [0.0, 0.1, 1.0], 59)
     assert best > 0 and maes[best] < maes[0.0]
     equal = hedge_replay(members, y, scale, 0.0, 200, lag=59)
     np.testing.assert_allclose(equal, members.mean(axis=1))
