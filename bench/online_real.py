@@ -59,7 +59,7 @@ from bqx_online.evaluation import learned_predictions, score, score_by_period  #
 from bqx_online.features import load_history  # noqa: E402
 from bqx_online.replay import replay  # noqa: E402
 from bqx_online.service import OnlineService  # noqa: E402
-from bqx_online.storage_postgres import PostgresStore  # noqa: E402
+from bqx_online.storage_postgres import PostgresPredictions, PostgresStore  # noqa: E402
 
 _PAIRS = os.environ.get("BQX_ONLINE_REAL_PAIRS", "EURUSD,GBPUSD,USDJPY")
 PAIRS = tuple(UNIVERSE) if _PAIRS == "all" else tuple(_PAIRS.split(","))
@@ -359,26 +359,6 @@ def replay_alarms(stream: StoredStream, prediction: np.ndarray, online: OnlineCo
     return alarms
 
 
-def read_stored(conn, pair: str, start: datetime, end: datetime) -> list:
-    """Learned predictions of [start, end) read with one SELECT (read-only; no store object,
-    which would create its checkpoint directory and key)."""
-    from bqx_online.records import Prediction
-
-    with conn.cursor() as cur:
-        cur.execute(
-            """
-            select pair, ts_utc, horizon_minutes, prediction, member_predictions, weights,
-                   static_prediction, realized, learned_at
-            from bqx.online_predictions
-            where pair = %s and horizon_minutes = %s and ts_utc >= %s and ts_utc < %s
-              and realized is not null and learned_at is not null
-            order by ts_utc
-            """,
-            (pair, HORIZON, start, end),
-        )
-        return [Prediction(*row) for row in cur.fetchall()]
-
-
 def tune_gate(pairs) -> dict:
     """The gate's margin (and Hedge's rate) on the validation span only, from the member
     predictions a run of main's code stored (BQX_DATABASE_URL; read-only, rows before
@@ -388,11 +368,12 @@ def tune_gate(pairs) -> dict:
     settings = Settings.from_env()
     conn = db.connect(settings)
     conn.set_session(readonly=True)
+    reader = PostgresPredictions(conn)  # no store: it would create its checkpoint dir and key
     shipped = EnsembleConfig()
     plain = replace(shipped, margin=-math.inf)
     streams, largest = {}, {}
     for pair in pairs:
-        rows = read_stored(conn, pair, WARM[0], VALIDATION[1])
+        rows = learned_predictions(reader, pair, HORIZON, WARM[0], VALIDATION[1])
         if not rows:
             continue
         stream = stored_stream(rows)

@@ -11,7 +11,7 @@ import numpy as np
 
 from bqx.metrics import directional_accuracy, mae
 from bqx_online.records import Prediction
-from bqx_online.storage import OnlineStore
+from bqx_online.storage import PredictionReader
 
 
 @dataclass(frozen=True)
@@ -29,9 +29,10 @@ def score(pairs: Iterable[tuple[float, float]]) -> Score:
 
 
 def learned_predictions(
-    store: OnlineStore, pair: str, horizon: int, start: datetime, end: datetime
+    store: PredictionReader, pair: str, horizon: int, start: datetime, end: datetime
 ) -> list[Prediction]:
-    """Predictions of [start, end) with a realized value."""
+    """Predictions of [start, end) with a realized value (`store`: any store, or a read-only
+    reader such as storage_postgres.PostgresPredictions)."""
     rows = store.predictions(pair, horizon, start - timedelta(seconds=1), end)
     return [p for p in rows if p.realized is not None and p.ts_utc < end]
 
