@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -55,7 +55,13 @@ from bqx_online.batched import BatchedStore  # noqa: E402
 from bqx_online.config import DEFAULT_FEATURES, EnsembleConfig, OnlineConfig  # noqa: E402
 from bqx_online.drift import DriftMonitor  # noqa: E402
 from bqx_online.ensemble import ensemble_replay, learned_scales  # noqa: E402
-from bqx_online.evaluation import learned_predictions, score, score_by_period  # noqa: E402
+from bqx_online.evaluation import (  # noqa: E402
+    StoredStream,
+    learned_predictions,
+    score,
+    score_by_period,
+    stored_stream,
+)
 from bqx_online.features import load_history  # noqa: E402
 from bqx_online.replay import replay  # noqa: E402
 from bqx_online.service import OnlineService  # noqa: E402
@@ -290,38 +296,6 @@ def shipped_replay(store, pair: str, ts: np.ndarray, y: np.ndarray, weeks: float
         "alarms_eval": len(in_eval),
         "alarms_per_pair_week": len(in_eval) / weeks if weeks else math.nan,
     }
-
-
-@dataclass
-class StoredStream:
-    """One pair's learned predictions of a run, in learning order (rows: outcomes)."""
-
-    names: list[str]  # member columns
-    ts: np.ndarray  # prediction minute, epoch seconds
-    prediction: np.ndarray  # the stored ensemble prediction
-    members: np.ndarray  # stored member predictions
-    y: np.ndarray  # realized bqx_60 an hour later
-    known: np.ndarray  # outcomes learned before each row's minute (their learned_at < ts)
-
-
-def stored_stream(predictions: list) -> StoredStream:
-    """StoredStream of learned predictions (realized and learned_at set), ts order."""
-    names = list(predictions[0].member_predictions)
-    if any(list(p.member_predictions) != names for p in predictions):
-        raise ValueError("the members changed within the run: the replay needs one set")
-    ts = np.array([p.ts_utc.timestamp() for p in predictions])
-    learned_at = np.array([p.learned_at.timestamp() for p in predictions])
-    if np.any(np.diff(learned_at) < 0):
-        raise ValueError("outcomes were not learned in prediction order")
-    return StoredStream(
-        names,
-        ts,
-        np.array([p.prediction for p in predictions]),
-        np.array([[p.member_predictions[n] for n in names] for p in predictions]),
-        np.array([p.realized for p in predictions]),
-        # a step predicts before it learns: row t sees what earlier steps learned
-        np.searchsorted(learned_at, ts, side="left"),
-    )
 
 
 def replay_weighting(

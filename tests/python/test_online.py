@@ -34,6 +34,7 @@ from bqx_online.ensemble import (
     learned_scales,
     tune_rate,
 )
+from bqx_online.evaluation import stored_stream
 from bqx_online.prequential import run_stream
 from bqx_online.replay import replay
 from bqx_online.service import OnlineService
@@ -664,14 +665,10 @@ def test_the_live_services_ensemble_is_its_replay(make_settings, tmp_path):
         )
         if p.realized is not None
     ]
-    names = list(rows[0].member_predictions)
-    members = np.array([[p.member_predictions[n] for n in names] for p in rows])
-    y = np.array([p.realized for p in rows])
-    ts = np.array([p.ts_utc.timestamp() for p in rows])
-    learned_at = np.array([p.learned_at.timestamp() for p in rows])
-    known = np.searchsorted(learned_at, ts, side="left")
-    scale = learned_scales(y, (ts // 60).astype(np.int64), ensemble)
-    stored = np.array([p.prediction for p in rows])
+    stream = stored_stream(rows)
+    names, members, y, known = stream.names, stream.members, stream.y, stream.known
+    scale = learned_scales(y, (stream.ts // 60).astype(np.int64), ensemble)
+    stored = stream.prediction
     replayed = ensemble_replay(names, members, y, scale, ensemble, known=known)
     np.testing.assert_allclose(replayed, stored, rtol=0, atol=1e-12)
     assert 100 < np.sum(stored == 0.0) < len(stored) - 100, np.sum(stored == 0.0)
