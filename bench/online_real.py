@@ -406,8 +406,8 @@ def print_tune_gate(report: dict) -> None:
         label = "plain Hedge" if margin == -math.inf else f"margin {margin:g}"
         print(
             f"  {label}, rate {rate:g}: n={row['n']:,} MAE {row['mae']:.8f} zero "
-            f"{row['zero_mae']:.8f}; ensemble - zero {_ci(row['minus_zero'], 3)}; exactly 0 "
-            f"on {row['exactly_zero_share']:.4f} of the minutes"
+            f"{row['zero_mae']:.8f}; ensemble - zero {_ci_scientific(row['minus_zero'])}; "
+            f"exactly 0 on {row['exactly_zero_share']:.4f} of the minutes"
         )
 
 
@@ -547,10 +547,15 @@ def main(score_only: bool = False) -> dict:
     return report
 
 
-def _ci(d: dict, digits: int = 5) -> str:
-    if digits == 3:  # differences near float noise: significant digits
-        return f"{d['mean']:+.3e} [{d['low']:+.3e}, {d['high']:+.3e}]"
+def _ci(d: dict) -> str:
+    """An interval (interval()) to 5 decimals."""
     return f"{d['mean']:+.5f} [{d['low']:+.5f}, {d['high']:+.5f}]"
+
+
+def _ci_scientific(d: dict) -> str:
+    """An interval to 4 significant digits: differences near float noise (a replayed weighting
+    against zero), which 5 decimals would print as +0.00000."""
+    return f"{d['mean']:+.3e} [{d['low']:+.3e}, {d['high']:+.3e}]"
 
 
 def print_report(report: dict) -> None:
@@ -588,7 +593,7 @@ def print_report(report: dict) -> None:
         r = d["shipped_replayed"]
         print(
             f"    the shipped weighting replayed over the stored members: MAE {r['mae']:.5f}; "
-            f"ensemble - zero {_ci(r['minus_zero'], 3)}; exactly 0 on "
+            f"ensemble - zero {_ci_scientific(r['minus_zero'])}; exactly 0 on "
             f"{r['exactly_zero_share']:.4f} of the minutes; drift alarms fed the replayed "
             f"ensemble {r['alarms_eval']} ({r['alarms_per_pair_week']:.2f} per pair-week); "
             f"plain Hedge replayed vs stored: max |difference| "
@@ -608,7 +613,7 @@ def print_report(report: dict) -> None:
         r = q["shipped_replayed"]
         print(
             f"  the shipped weighting replayed over the stored members ({r['config']}): pooled "
-            f"MAE {r['mae']:.5f}; ensemble - zero {_ci(r['minus_zero'], 3)} (95%, the same "
+            f"MAE {r['mae']:.5f}; ensemble - zero {_ci_scientific(r['minus_zero'])} (95%, the same "
             f"bootstrap); drift alarms fed the replayed ensemble {r['alarms']} "
             f"({r['alarms_per_pair_week']:.2f} per pair-week)"
         )
