@@ -260,16 +260,11 @@ def hedge() -> dict:
         members = np.vstack([r.arrays()[1] for r in validation])
         y = np.concatenate([r.arrays()[2] for r in validation])
         scale = np.concatenate([r.arrays()[3] for r in validation])
-        names = validation[0].members  # the shipped gate and the live start (prior_loss)
-        gate = {
-            "margin": QUALITY_ENSEMBLE.margin,
-            "zero": validation[0].zero_column(),
-            "initial": [0.0 if n == "zero" else QUALITY_ENSEMBLE.prior_loss for n in names],
-        }
+        # the shipped gate and the live start (ensemble_replay)
         rate, maes = tune_rate(
-            members, y, scale, RATE_GRID, QUALITY_ENSEMBLE.loss_window, lag=59, **gate
+            validation[0].members, members, y, scale, QUALITY_ENSEMBLE, RATE_GRID, lag=59
         )
-        tuned = EnsembleConfig(**{**QUALITY_ENSEMBLE.__dict__, "rate": rate})
+        tuned = replace(QUALITY_ENSEMBLE, rate=rate)
         test = runs((500, 501, 502), signal)
         test_tuned = [
             stream_run(r_spec, tuned)

@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -55,11 +55,17 @@ from bqx_online.batched import BatchedStore  # noqa: E402
 from bqx_online.config import DEFAULT_FEATURES, EnsembleConfig, OnlineConfig  # noqa: E402
 from bqx_online.drift import DriftMonitor  # noqa: E402
 from bqx_online.ensemble import ensemble_replay, learned_scales  # noqa: E402
-from bqx_online.evaluation import learned_predictions, score, score_by_period  # noqa: E402
+from bqx_online.evaluation import (  # noqa: E402
+    StoredStream,
+    learned_predictions,
+    score,
+    score_by_period,
+    stored_stream,
+)
 from bqx_online.features import load_history  # noqa: E402
 from bqx_online.replay import replay  # noqa: E402
 from bqx_online.service import OnlineService  # noqa: E402
-from bqx_online.storage_postgres import PostgresStore  # noqa: E402
+from bqx_online.storage_postgres import PostgresPredictions, PostgresStore  # noqa: E402
 
 _PAIRS = os.environ.get("BQX_ONLINE_REAL_PAIRS", "EURUSD,GBPUSD,USDJPY")
 PAIRS = tuple(UNIVERSE) if _PAIRS == "all" else tuple(_PAIRS.split(","))
@@ -292,38 +298,6 @@ def shipped_replay(store, pair: str, ts: np.ndarray, y: np.ndarray, weeks: float
     }
 
 
-@dataclass
-class StoredStream:
-    """One pair's learned predictions of a run, in learning order (rows: outcomes)."""
-
-    names: list[str]  # member columns
-    ts: np.ndarray  # prediction minute, epoch seconds
-    prediction: np.ndarray  # the stored ensemble prediction
-    members: np.ndarray  # stored member predictions
-    y: np.ndarray  # realized bqx_60 an hour later
-    known: np.ndarray  # outcomes learned before each row's minute (their learned_at < ts)
-
-
-def stored_stream(predictions: list) -> StoredStream:
-    """StoredStream of learned predictions (realized and learned_at set), ts order."""
-    names = list(predictions[0].member_predictions)
-    if any(list(p.member_predictions) != names for p in predictions):
-        raise ValueError("the members changed within the run: the replay needs one set")
-    ts = np.array([p.ts_utc.timestamp() for p in predictions])
-    learned_at = np.array([p.learned_at.timestamp() for p in predictions])
-    if np.any(np.diff(learned_at) < 0):
-        raise ValueError("outcomes were not learned in prediction order")
-    return StoredStream(
-        names,
-        ts,
-        np.array([p.prediction for p in predictions]),
-        np.array([[p.member_predictions[n] for n in names] for p in predictions]),
-        np.array([p.realized for p in predictions]),
-        # a step predicts before it learns: row t sees what earlier steps learned
-        np.searchsorted(learned_at, ts, side="left"),
-    )
-
-
 def replay_weighting(
     stream: StoredStream, config: EnsembleConfig, scale: np.ndarray | None = None
 ) -> np.ndarray:
@@ -359,26 +333,6 @@ def replay_alarms(stream: StoredStream, prediction: np.ndarray, online: OnlineCo
     return alarms
 
 
-def read_stored(conn, pair: str, start: datetime, end: datetime) -> list:
-    """Learned predictions of [start, end) read with one SELECT (read-only; no store object,
-    which would create its checkpoint directory and key)."""
-    from bqx_online.records import Prediction
-
-    with conn.cursor() as cur:
-        cur.execute(
-            """
-            select pair, ts_utc, horizon_minutes, prediction, member_predictions, weights,
-                   static_prediction, realized, learned_at
-            from bqx.online_predictions
-            where pair = %s and horizon_minutes = %s and ts_utc >= %s and ts_utc < %s
-              and realized is not null and learned_at is not null
-            order by ts_utc
-            """,
-            (pair, HORIZON, start, end),
-        )
-        return [Prediction(*row) for row in cur.fetchall()]
-
-
 def tune_gate(pairs) -> dict:
     """The gate's margin (and Hedge's rate) on the validation span only, from the member
     predictions a run of main's code stored (BQX_DATABASE_URL; read-only, rows before
@@ -388,11 +342,12 @@ def tune_gate(pairs) -> dict:
     settings = Settings.from_env()
     conn = db.connect(settings)
     conn.set_session(readonly=True)
+    reader = PostgresPredictions(conn)  # no store: it would create its checkpoint dir and key
     shipped = EnsembleConfig()
     plain = replace(shipped, margin=-math.inf)
     streams, largest = {}, {}
     for pair in pairs:
-        rows = read_stored(conn, pair, WARM[0], VALIDATION[1])
+        rows = learned_predictions(reader, pair, HORIZON, WARM[0], VALIDATION[1])
         if not rows:
             continue
         stream = stored_stream(rows)
@@ -451,8 +406,8 @@ def print_tune_gate(report: dict) -> None:
         label = "plain Hedge" if margin == -math.inf else f"margin {margin:g}"
         print(
             f"  {label}, rate {rate:g}: n={row['n']:,} MAE {row['mae']:.8f} zero "
-            f"{row['zero_mae']:.8f}; ensemble - zero {_ci(row['minus_zero'], 3)}; exactly 0 "
-            f"on {row['exactly_zero_share']:.4f} of the minutes"
+            f"{row['zero_mae']:.8f}; ensemble - zero {_ci_scientific(row['minus_zero'])}; "
+            f"exactly 0 on {row['exactly_zero_share']:.4f} of the minutes"
         )
 
 
@@ -592,10 +547,15 @@ def main(score_only: bool = False) -> dict:
     return report
 
 
-def _ci(d: dict, digits: int = 5) -> str:
-    if digits == 3:  # differences near float noise: significant digits
-        return f"{d['mean']:+.3e} [{d['low']:+.3e}, {d['high']:+.3e}]"
+def _ci(d: dict) -> str:
+    """An interval (interval()) to 5 decimals."""
     return f"{d['mean']:+.5f} [{d['low']:+.5f}, {d['high']:+.5f}]"
+
+
+def _ci_scientific(d: dict) -> str:
+    """An interval to 4 significant digits: differences near float noise (a replayed weighting
+    against zero), which 5 decimals would print as +0.00000."""
+    return f"{d['mean']:+.3e} [{d['low']:+.3e}, {d['high']:+.3e}]"
 
 
 def print_report(report: dict) -> None:
@@ -633,7 +593,7 @@ def print_report(report: dict) -> None:
         r = d["shipped_replayed"]
         print(
             f"    the shipped weighting replayed over the stored members: MAE {r['mae']:.5f}; "
-            f"ensemble - zero {_ci(r['minus_zero'], 3)}; exactly 0 on "
+            f"ensemble - zero {_ci_scientific(r['minus_zero'])}; exactly 0 on "
             f"{r['exactly_zero_share']:.4f} of the minutes; drift alarms fed the replayed "
             f"ensemble {r['alarms_eval']} ({r['alarms_per_pair_week']:.2f} per pair-week); "
             f"plain Hedge replayed vs stored: max |difference| "
@@ -653,7 +613,7 @@ def print_report(report: dict) -> None:
         r = q["shipped_replayed"]
         print(
             f"  the shipped weighting replayed over the stored members ({r['config']}): pooled "
-            f"MAE {r['mae']:.5f}; ensemble - zero {_ci(r['minus_zero'], 3)} (95%, the same "
+            f"MAE {r['mae']:.5f}; ensemble - zero {_ci_scientific(r['minus_zero'])} (95%, the same "
             f"bootstrap); drift alarms fed the replayed ensemble {r['alarms']} "
             f"({r['alarms_per_pair_week']:.2f} per pair-week)"
         )

@@ -56,6 +56,7 @@ predictions against it (ensemble_replay) to 1e-12.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections import deque
@@ -246,19 +247,21 @@ def learned_scales(y: np.ndarray, minutes: np.ndarray, config: EnsembleConfig) -
 
 
 def tune_rate(
+    names: Sequence[str],
     member_predictions: np.ndarray,
     y: np.ndarray,
     scale: np.ndarray,
+    config: EnsembleConfig,
     grid: Sequence[float],
-    window: int,
     lag: int = 0,
-    **gate,
 ) -> tuple[float, dict[float, float]]:
     """The Hedge rate of `grid` with the lowest MAE on a (validation) stream, and each rate's
-    MAE (see hedge_replay; `gate`: its margin, zero and initial)."""
+    MAE: `config`'s weighting with each rate, from the live start (ensemble_replay)."""
     maes = {}
     for rate in grid:
-        replayed = hedge_replay(member_predictions, y, scale, rate, window, lag, **gate)
+        replayed = ensemble_replay(
+            names, member_predictions, y, scale, dataclasses.replace(config, rate=rate), lag
+        )
         maes[rate] = float(mae(y, replayed))
     return min(maes, key=maes.get), maes
 

@@ -14,17 +14,21 @@ from typing import Protocol
 from bqx_online.records import CheckpointInfo, DriftEvent, Learned, Prediction, Snapshot, WeightRow
 
 
-class OnlineStore(Protocol):
-    def ensure(self) -> None:
-        """Create what the store needs, idempotently (tables; bucket and table in dev/test)."""
-
-    def put_predictions(self, predictions: list[Prediction]) -> list[bool]:
-        """Store each prediction unless one exists for its key; True where it was written."""
+class PredictionReader(Protocol):
+    """The stored predictions alone (what evaluation reads; a read-only reader suffices)."""
 
     def predictions(
         self, pair: str, horizon: int, after: datetime, until: datetime
     ) -> list[Prediction]:
         """Stored predictions of a pair with after < ts_utc <= until, oldest first."""
+
+
+class OnlineStore(PredictionReader, Protocol):
+    def ensure(self) -> None:
+        """Create what the store needs, idempotently (tables; bucket and table in dev/test)."""
+
+    def put_predictions(self, predictions: list[Prediction]) -> list[bool]:
+        """Store each prediction unless one exists for its key; True where it was written."""
 
     def mark_learned(self, learned: list[Learned]) -> None:
         """Record realized values and learned_at on their prediction rows."""

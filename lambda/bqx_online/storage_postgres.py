@@ -38,7 +38,32 @@ log = logging.getLogger(__name__)
 NOTIFY_CHANNEL = "bqx_drift"
 
 
-class PostgresStore:
+class PostgresPredictions:
+    """The stored predictions, read only (storage.PredictionReader): nothing is created, no
+    table, checkpoint directory or key, so it may open a database that may only be read
+    (bench/online_real.py --tune-gate). PostgresStore reads them with the same query."""
+
+    def __init__(self, conn: psycopg2.extensions.connection) -> None:
+        self.conn = conn
+
+    def predictions(
+        self, pair: str, horizon: int, after: datetime, until: datetime
+    ) -> list[Prediction]:
+        with self.conn, self.conn.cursor() as cur:
+            cur.execute(
+                """
+                select pair, ts_utc, horizon_minutes, prediction, member_predictions, weights,
+                       static_prediction, realized, learned_at
+                from bqx.online_predictions
+                where pair = %s and horizon_minutes = %s and ts_utc > %s and ts_utc <= %s
+                order by ts_utc
+                """,
+                (pair, horizon, after, until),
+            )
+            return [Prediction(*row) for row in cur.fetchall()]
+
+
+class PostgresStore(PostgresPredictions):
     def __init__(
         self,
         conn: psycopg2.extensions.connection,
@@ -46,7 +71,7 @@ class PostgresStore:
         keep: int = 3,
         key: CheckpointKey | None = None,
     ) -> None:
-        self.conn = conn
+        super().__init__(conn)
         self.checkpoint_dir = Path(checkpoint_dir)
         self.keep = keep
         # the digest key (checkpoint_key.py): BQX_ONLINE_CHECKPOINT_KEY, else a key file
@@ -86,22 +111,6 @@ class PostgresStore:
             )
         keys = {(pair, ts) for pair, ts in written}
         return [(p.pair, p.ts_utc) in keys for p in predictions]
-
-    def predictions(
-        self, pair: str, horizon: int, after: datetime, until: datetime
-    ) -> list[Prediction]:
-        with self.conn, self.conn.cursor() as cur:
-            cur.execute(
-                """
-                select pair, ts_utc, horizon_minutes, prediction, member_predictions, weights,
-                       static_prediction, realized, learned_at
-                from bqx.online_predictions
-                where pair = %s and horizon_minutes = %s and ts_utc > %s and ts_utc <= %s
-                order by ts_utc
-                """,
-                (pair, horizon, after, until),
-            )
-            return [Prediction(*row) for row in cur.fetchall()]
 
     def mark_learned(self, learned: list[Learned]) -> None:
         rows = [(m.pair, m.ts_utc, m.horizon_minutes, m.realized, m.learned_at) for m in learned]

@@ -34,6 +34,7 @@ from bqx_online.ensemble import (
     learned_scales,
     tune_rate,
 )
+from bqx_online.evaluation import stored_stream
 from bqx_online.prequential import run_stream
 from bqx_online.replay import replay
 from bqx_online.service import OnlineService
@@ -544,12 +545,15 @@ def test_ensemble_beats_zero_on_a_weak_signal_with_a_paired_interval():
 
 def test_hedge_tuning_picks_the_rate_that_weights_the_better_member():
     """tune_rate on a stream where member b is always closer: a positive rate beats rate 0
-    (equal weights), and hedge_replay's weights at row t use only rows < t - lag."""
+    (equal weights over the zero member and the members that lead it), and hedge_replay's
+    weights at row t use only rows < t - lag."""
     rng = np.random.default_rng(4)
     y = rng.normal(size=2000)
     members = np.column_stack([y + rng.normal(size=2000), y + 0.1 * rng.normal(size=2000)])
     scale = np.ones(2000)
-    best, maes = tune_rate(members, y, scale, [0.0, 0.1, 1.0], window=200, lag=59)
+    with_zero = np.column_stack([members, np.zeros(2000)])
+    config = replace(FAST_ENSEMBLE, loss_window=200)
+    best, maes = tune_rate(["a", "b", "zero"], with_zero, y, scale, config, [0.0, 0.1, 1.0], 59)
     assert best > 0 and maes[best] < maes[0.0]
     equal = hedge_replay(members, y, scale, 0.0, 200, lag=59)
     np.testing.assert_allclose(equal, members.mean(axis=1))
@@ -661,14 +665,10 @@ def test_the_live_services_ensemble_is_its_replay(make_settings, tmp_path):
         )
         if p.realized is not None
     ]
-    names = list(rows[0].member_predictions)
-    members = np.array([[p.member_predictions[n] for n in names] for p in rows])
-    y = np.array([p.realized for p in rows])
-    ts = np.array([p.ts_utc.timestamp() for p in rows])
-    learned_at = np.array([p.learned_at.timestamp() for p in rows])
-    known = np.searchsorted(learned_at, ts, side="left")
-    scale = learned_scales(y, (ts // 60).astype(np.int64), ensemble)
-    stored = np.array([p.prediction for p in rows])
+    stream = stored_stream(rows)
+    names, members, y, known = stream.names, stream.members, stream.y, stream.known
+    scale = learned_scales(y, (stream.ts // 60).astype(np.int64), ensemble)
+    stored = stream.prediction
     replayed = ensemble_replay(names, members, y, scale, ensemble, known=known)
     np.testing.assert_allclose(replayed, stored, rtol=0, atol=1e-12)
     assert 100 < np.sum(stored == 0.0) < len(stored) - 100, np.sum(stored == 0.0)
