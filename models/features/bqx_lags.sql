@@ -1,6 +1,6 @@
 {{ partitioned_table_config() }}
--- depends_on: {{ ref('bqx_values') }}
---   (the input of its definition; the edge lets sister_correlation start first, see there)
+-- Reads bqx_60 from int_m1_series and declares no edge to bqx_values, where bqx is defined:
+-- such an edge would start this model a graph level later (see sister_correlation, Scheduling).
 
 -- The pair's own bqx (= bqx_60) k minutes ago, within the segment.
 with {{ segment_series(['bqx_60']) }},

@@ -1,6 +1,6 @@
 {{ partitioned_table_config() }}
--- depends_on: {{ ref('bqx_values') }}
---   (the input of its definition; the edge lets sister_correlation start first, see there)
+-- Reads bqx_60 from int_m1_series and declares no edge to bqx_values, where bqx is defined:
+-- such an edge would start this model a graph level later (see sister_correlation, Scheduling).
 
 -- Rolling quadratic regression of bqx (= bqx_60) over the last W minutes. bqx is real, so it
 -- is split into bqx_hi, on a 2^-12 grid, and the remainder bqx_lo (|bqx_lo| ≤ 2^-13): the
