@@ -196,7 +196,7 @@ def test_train_class_shares_are_the_seed_shares(built):
 
 def test_column_rules_fail_on_a_planted_null_and_out_of_range_value_and_name_them(built):
     """reg_bqx's null and range rules run as one test (one scan): a row with w60_r2 = 1.5 and
-    a NULL w90_rmse fails it, and the failing row names both broken rules."""
+    a NULL w90_rmse fails it, and the failing row names both broken rules (null rules first)."""
     settings, conn = built
     with conn, conn.cursor() as cur:
         cur.execute(
@@ -215,7 +215,7 @@ def test_column_rules_fail_on_a_planted_null_and_out_of_range_value_and_name_the
         assert [(r["status"], r["failures"]) for r in results] == [("fail", 1)]
         with conn, conn.cursor() as cur:
             cur.execute(f"select pair, ts_utc, failed_rules from {results[0]['relation_name']}")
-            assert cur.fetchall() == [(pair, ts_utc, "w60_r2 > 1, w90_rmse is null")]
+            assert cur.fetchall() == [(pair, ts_utc, "w90_rmse is null, w60_r2 > 1")]
     finally:
         with conn, conn.cursor() as cur:
             cur.execute(
