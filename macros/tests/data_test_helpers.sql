@@ -105,3 +105,76 @@ exists (
     {#- Spark tables have no enforced keys: always scan -#}
 false
 {%- endmacro %}
+
+{% macro column_rule_failures(model, not_null=none, ranges=[]) -%}
+    {#- Body of the generic tests column_rules, no_nulls and columns_in_range: the rows of
+        `model` that break a rule, each with `failed_rules` naming the broken ones. Every rule
+        is a condition of one where clause, so all of a model's rules cost one scan. -#}
+    {%- set checks = [] -%}
+    {%- if execute -%}
+        {%- set columns = adapter.get_columns_in_relation(model) | map(attribute='name') | list -%}
+        {%- if not_null == 'all' -%}
+            {%- set null_columns = columns -%}
+        {%- elif not_null is none or not_null is string -%}
+            {%- set null_columns = [] -%}
+            {%- if not_null is string -%}
+                {{ exceptions.raise_compiler_error("not_null must be 'all' or a list of columns, got '" ~ not_null ~ "'") }}
+            {%- endif -%}
+        {%- else -%}
+            {%- set null_columns = not_null -%}
+        {%- endif -%}
+        {%- for name in null_columns -%}
+            {%- if name not in columns -%}
+                {{ exceptions.raise_compiler_error(model ~ " has no column " ~ name) }}
+            {%- endif -%}
+            {%- do checks.append((adapter.quote(name) ~ ' is null', name ~ ' is null')) -%}
+        {%- endfor -%}
+        {%- for rule in ranges -%}
+            {%- set matched = [] -%}
+            {%- for name in columns if modules.re.search(rule['column_pattern'], name) -%}
+                {%- do matched.append(name) -%}
+            {%- endfor -%}
+            {%- if not matched -%}
+                {{ exceptions.raise_compiler_error("no column of " ~ model ~ " matches " ~ rule['column_pattern']) }}
+            {%- endif -%}
+            {%- for name in matched -%}
+                {%- if rule.get('min_value') is not none -%}
+                    {%- do checks.append((adapter.quote(name) ~ ' < ' ~ rule['min_value'], name ~ ' < ' ~ rule['min_value'])) -%}
+                {%- endif -%}
+                {%- if rule.get('max_value') is not none -%}
+                    {%- do checks.append((adapter.quote(name) ~ ' > ' ~ rule['max_value'], name ~ ' > ' ~ rule['max_value'])) -%}
+                {%- endif -%}
+            {%- endfor -%}
+        {%- endfor -%}
+        {%- if not checks -%}
+            {{ exceptions.raise_compiler_error("no rule to check on " ~ model) }}
+        {%- endif -%}
+    {%- endif -%}
+select
+    *,
+    {{ failed_rules(checks) }} as failed_rules
+from {{ model }}
+where false
+{%- for condition, _ in checks %}
+    or {{ condition }}
+{%- endfor %}
+{%- endmacro %}
+
+{% macro failed_rules(checks) -%}
+    {#- The labels of the `checks` ([(condition, label), ...]) that hold, joined by ', '.
+        concat_ws skips NULLs on both engines; PostgreSQL takes at most 100 arguments, so the
+        labels are joined in groups of 50 first. -#}
+    {%- if not checks -%}
+null
+    {%- else -%}
+concat_ws(', '
+        {%- for group in checks | batch(50) %},
+        nullif(concat_ws(', '
+            {%- for condition, label in group %},
+            case when {{ condition }} then '{{ label | replace("'", "''") }}' end
+            {%- endfor %}
+        ), '')
+        {%- endfor %}
+    )
+    {%- endif -%}
+{%- endmacro %}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,7 +11,7 @@ from typer.testing import CliRunner
 
 from bqx import db
 from bqx.cli import app
-from bqx.dbt_runner import BuildScope, run_dbt
+from bqx.dbt_runner import BuildScope, dbt_target_dir, run_dbt
 from bqx.ingest.loader import ingest_files
 from bqx.synth import SynthConfig, write_market
 
@@ -190,3 +192,34 @@ def test_train_class_shares_are_the_seed_shares(built):
     assert set(shares.columns) == set(spec.index)
     deviation = (shares[spec.index] - spec).abs()
     assert deviation.max().max() < 0.005, deviation.max()
+
+
+def test_column_rules_fail_on_a_planted_null_and_out_of_range_value_and_name_them(built):
+    """reg_bqx's null and range rules run as one test (one scan): a row with w60_r2 = 1.5 and
+    a NULL w90_rmse fails it, and the failing row names both broken rules (null rules first)."""
+    settings, conn = built
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            "select pair, ts_utc, w60_r2, w90_rmse from bqx.reg_bqx order by pair, ts_utc limit 1"
+        )
+        pair, ts_utc, r2, rmse = cur.fetchone()
+        cur.execute(
+            "update bqx.reg_bqx set w60_r2 = 1.5, w90_rmse = null where pair = %s and ts_utc = %s",
+            (pair, ts_utc),
+        )
+    try:
+        args = ["test", "--select", "reg_bqx,test_name:column_rules", "--store-failures"]
+        assert run_dbt(settings, args) != 0
+        run_results = json.loads((dbt_target_dir(settings) / "run_results.json").read_text())
+        results = [r for r in run_results["results"] if r["unique_id"].startswith("test.")]
+        assert [(r["status"], r["failures"]) for r in results] == [("fail", 1)]
+        with conn, conn.cursor() as cur:
+            cur.execute(f"select pair, ts_utc, failed_rules from {results[0]['relation_name']}")
+            assert cur.fetchall() == [(pair, ts_utc, "w90_rmse is null, w60_r2 > 1")]
+    finally:
+        with conn, conn.cursor() as cur:
+            cur.execute(
+                "update bqx.reg_bqx set w60_r2 = %s, w90_rmse = %s where pair = %s and ts_utc = %s",
+                (r2, rmse, pair, ts_utc),
+            )
+    assert run_dbt(settings, ["test", "--select", "reg_bqx,test_name:column_rules"]) == 0
