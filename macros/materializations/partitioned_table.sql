@@ -164,11 +164,19 @@
         is left alone: bqx_restore_kept_views puts the views back before the commit. A
         transaction advisory lock makes concurrent swaps take turns until their commits (two
         swaps at once had the second read the definition of a view the first had just
-        replaced: "could not open relation with OID ..."). -#}
+        replaced: "could not open relation with OID ..."). The old tree's tables are locked
+        first, parent to leaves, before the cascade locks any index (see the statement). -#}
     {% call statement('keep_views') -%}
         -- one swap at a time (dbt runs two models at once): a view over two tables is noted
         -- by one swap only after the other has committed its new copy
         select pg_advisory_xact_lock(hashtextextended('bqx: swap of a view''s table', 0));
+        -- every table of the old tree before any of its indexes: autovacuum locks a leaf, then
+        -- its indexes, while the drop's cascade reaches the leaves' indexes (through the parent's
+        -- primary key) before the leaves; the two orders deadlocked a rebuild with autovacuum
+        -- on an old leaf (bench, March 2017). Waiting here on a leaf, we hold no index of it:
+        -- PostgreSQL cancels the autovacuum after deadlock_timeout (waits for it to finish
+        -- if it is an anti-wraparound one), and any other leaf holder just finishes first
+        lock table {{ relation }} in access exclusive mode;
         drop table if exists pg_temp.bqx_kept_views;
         create temporary table bqx_kept_views on commit drop as
         with recursive dependents (view_oid, depth) as (

@@ -140,6 +140,64 @@ def test_views_stay_through_a_full_build(small):
     assert not gone, f"views missing during the build: {sorted(set(gone))}"
 
 
+def test_a_rebuild_meeting_autovacuum_on_the_old_tree_does_not_deadlock(small):
+    """Autovacuum holds an old leaf (SHARE UPDATE EXCLUSIVE), then opens its indexes. The
+    swap's `drop table ... cascade` locked the old tree's indexes before their tables: a
+    rebuild meeting autovacuum on an old leaf deadlocked (bench, March 2017, reg_rate). A
+    second session does what autovacuum does; the rebuild must wait for the leaf without
+    holding any index of the old tree (so the session's next step does not wait on it, and
+    PostgreSQL can cancel a real autovacuum), and finish once the session lets go."""
+    settings, conn = small
+    leaf = "bqx.reg_rate_eurusd_2024_01"
+    vacuum = db.connect(settings)
+    result: dict[str, int] = {}
+    build = threading.Thread(
+        target=lambda: result.update(code=run_dbt(settings, ["run", "--select", "reg_rate"]))
+    )
+    try:
+        with vacuum.cursor() as cur:
+            cur.execute(f"lock table {leaf} in share update exclusive mode")
+            cur.execute("select pg_backend_pid()")
+            vacuum_pid = cur.fetchone()[0]
+        build.start()
+        swap_pid = None
+        deadline = time.monotonic() + 300
+        while swap_pid is None and time.monotonic() < deadline and build.is_alive():
+            time.sleep(0.2)
+            with conn, conn.cursor() as cur:
+                cur.execute(
+                    "select pid from pg_locks where relation = %s::regclass and not granted"
+                    " and pid <> %s",
+                    (leaf, vacuum_pid),
+                )
+                swap_pid = next((row[0] for row in cur.fetchall()), None)
+        assert swap_pid is not None, f"the rebuild never waited for {leaf}: {result}"
+        with conn, conn.cursor() as cur:
+            cur.execute(
+                # the catalogs only: pg_partition_tree() would lock the tree and wait
+                "with recursive tree (relid) as (select 'bqx.reg_rate'::regclass::oid"
+                " union all select inh.inhrelid from pg_inherits as inh"
+                " inner join tree on inh.inhparent = tree.relid)"
+                " select idx.indexrelid::regclass::text from pg_locks as lk"
+                " inner join pg_index as idx on lk.relation = idx.indexrelid"
+                " where lk.pid = %s and lk.granted and idx.indrelid in (select relid from tree)",
+                (swap_pid,),
+            )
+            held = sorted(row[0] for row in cur.fetchall())
+        assert not held, f"the swap waits for {leaf} holding old indexes: {held[:5]}"
+        with vacuum.cursor() as cur:
+            cur.execute("set local lock_timeout = '10s'")
+            cur.execute(f"select count(*) from {leaf}")  # plans with its indexes, as vacuum
+        vacuum.commit()
+    finally:
+        vacuum.rollback()
+        vacuum.close()
+        if build.is_alive():
+            build.join(timeout=600)
+    assert result.get("code") == 0
+    assert views(conn) >= VIEWS
+
+
 def test_kill_9_of_build_ends_dbt_and_releases_the_lock(small):
     settings, conn = small
     build = subprocess.Popen(
