@@ -81,7 +81,7 @@ def main() -> dict:
         "config": config,
     }
     report.update(build_inputs(settings, pairs))
-    server = common.postmaster_pid(settings)
+    server = db.postmaster_pid(settings)
     conn = db.connect(settings)
     train_report: dict = {}
     with common.peak_memory(train_report, server):

@@ -105,12 +105,6 @@ def dbt_node_timeline(settings: Settings, kind: str = "model") -> dict[str, tupl
     }
 
 
-def postmaster_pid(settings: Settings) -> int | None:
-    """PID of the embedded server under `settings.home` (None for an external server)."""
-    pid_file = settings.home / "pgdata" / "postmaster.pid"
-    return int(pid_file.read_text().split()[0]) if pid_file.exists() else None
-
-
 def _pss(proc: psutil.Process) -> int:
     # PSS splits shared pages (PostgreSQL's shared buffers) among the processes mapping them,
     # so the sum over processes is not inflated the way summed RSS is

@@ -50,7 +50,7 @@ def run_dbt_timed(settings, args: list[str]) -> float:
 
 def model_cpu_seconds(settings, models: tuple[str, ...]) -> dict[str, float]:
     """CPU seconds of the PostgreSQL server while each model is rebuilt alone (`dbt run`)."""
-    server = common.postmaster_pid(settings)
+    server = db.postmaster_pid(settings)
     if server is None:  # an external server: its processes are not ours to read
         return {}
     seconds = {}
@@ -111,7 +111,7 @@ def main() -> dict:
         conn.close()
     report["bars"] = rows
     run_dbt_timed(settings, ["seed"])
-    with common.peak_memory(report, common.postmaster_pid(settings)):
+    with common.peak_memory(report, db.postmaster_pid(settings)):
         started = time.perf_counter()
         run_dbt_timed(
             settings, ["run", "--select", "+ml_feature_matrix", "--exclude", "resource_type:seed"]

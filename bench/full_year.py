@@ -53,7 +53,7 @@ def main() -> dict:
     env = dbt_env(settings)
     subprocess.run(dbt_command(settings, ["seed"]), env=env, check=True, capture_output=True)
     report["load_at_start"] = os.getloadavg()[0]
-    with common.peak_memory(report, common.postmaster_pid(settings)):
+    with common.peak_memory(report, db.postmaster_pid(settings)):
         started = time.perf_counter()
         run = subprocess.run(
             dbt_command(

@@ -53,7 +53,7 @@ def time_cli(settings, report: dict) -> None:
     """`bqx granger` as a user runs it (2 worker processes, reports written), end to end."""
     env = {**os.environ, "BQX_HOME": str(settings.home), "BQX_DATABASE_URL": settings.database_url}
     command = [sys.executable, "-m", "bqx.cli", "granger", "--workers", "2"]
-    with common.peak_memory(report, common.postmaster_pid(settings)):
+    with common.peak_memory(report, db.postmaster_pid(settings)):
         started = time.perf_counter()
         subprocess.run(command, env=env, cwd=common.REPO, check=True, capture_output=True)
         report["cli_seconds"] = time.perf_counter() - started

@@ -51,7 +51,7 @@ def main() -> dict:
     conn = db.connect(settings)
     train_autoencoder(conn, settings, AutoencoderConfig(sample_rows=10_000, epochs=3))
     embed(conn, settings, EmbedConfig())
-    with common.peak_memory(report, common.postmaster_pid(settings)):
+    with common.peak_memory(report, db.postmaster_pid(settings)):
         started = time.perf_counter()
         result = train_multitask(conn, settings, config)
         report["step_seconds"] = time.perf_counter() - started

@@ -128,7 +128,7 @@ def main() -> dict:
             steps["ingest"] = time.perf_counter() - started
         # the database holds only the bench's pairs: no --pairs scope (with one, the planner
         # took a nested loop in cross_pair_correlation_drift: > 15 min on 6 pairs × 8 months)
-        with common.peak_memory(report, common.postmaster_pid(settings)):
+        with common.peak_memory(report, db.postmaster_pid(settings)):
             steps["build"] = bqx(settings, "build", *split)
         # the full-year build's per-model table, which issue 17 tracks, comes from here too
         report["build_model_seconds"] = common.dbt_node_seconds(settings, kind="model")

@@ -61,7 +61,7 @@ def main() -> dict:
         conn.close()
 
     run_dbt_timed(settings, ["seed"], scope, "postgres")
-    with common.peak_memory(report, common.postmaster_pid(settings), key="postgres_peak_gib"):
+    with common.peak_memory(report, db.postmaster_pid(settings), key="postgres_peak_gib"):
         report["postgres_seconds"] = run_dbt_timed(settings, ["run", *SELECTION], scope, "postgres")
     report["postgres_models"] = common.dbt_node_seconds(settings, "postgres")
 

@@ -242,6 +242,13 @@ def _pg_ctl(settings: Settings, args: list[str]) -> None:
     pg_ctl(args, pgdata=settings.pgdata, user="pgserver" if _running_as_root() else None)
 
 
+def postmaster_pid(settings: Settings) -> int | None:
+    """PID of the embedded server under `settings.home` (None when none has started there,
+    as for an external server)."""
+    pid_file = settings.pgdata / "postmaster.pid"
+    return int(pid_file.read_text().split()[0]) if pid_file.exists() else None
+
+
 def embedded_status(settings: Settings) -> str | None:
     """URL of the running embedded server, or None."""
     if not (settings.pgdata / "PG_VERSION").exists():

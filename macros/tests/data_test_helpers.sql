@@ -115,13 +115,10 @@ false
         {%- set columns = adapter.get_columns_in_relation(model) | map(attribute='name') | list -%}
         {%- if not_null == 'all' -%}
             {%- set null_columns = columns -%}
-        {%- elif not_null is none or not_null is string -%}
-            {%- set null_columns = [] -%}
-            {%- if not_null is string -%}
-                {{ exceptions.raise_compiler_error("not_null must be 'all' or a list of columns, got '" ~ not_null ~ "'") }}
-            {%- endif -%}
+        {%- elif not_null is string -%}
+            {{ exceptions.raise_compiler_error("not_null must be 'all' or a list of columns, got '" ~ not_null ~ "'") }}
         {%- else -%}
-            {%- set null_columns = not_null -%}
+            {%- set null_columns = not_null or [] -%}
         {%- endif -%}
         {%- for name in null_columns -%}
             {%- if name not in columns -%}

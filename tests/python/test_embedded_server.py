@@ -38,10 +38,6 @@ def query(settings: Settings, sql: str):
         conn.close()
 
 
-def postmaster_pid(settings: Settings) -> int:
-    return int((settings.pgdata / "postmaster.pid").read_text().split()[0])
-
-
 def assert_runs_with_the_set(settings: Settings) -> None:
     for name, value in db.EMBEDDED_SERVER_SETTINGS.items():
         assert query(settings, f"show {name}")[0] == value, name
@@ -54,19 +50,19 @@ def test_the_embedded_server_runs_with_every_setting(own_server):
 def test_a_changed_set_is_applied_once_with_a_restart(own_server, monkeypatch):
     monkeypatch.setitem(db.EMBEDDED_SERVER_SETTINGS, "work_mem", "300MB")
     monkeypatch.delitem(db.EMBEDDED_SERVER_SETTINGS, "jit")
-    before = postmaster_pid(own_server)
+    before = db.postmaster_pid(own_server)
     db.start_embedded(own_server)
-    restarted = postmaster_pid(own_server)
+    restarted = db.postmaster_pid(own_server)
     assert restarted != before
     assert query(own_server, "show work_mem")[0] == "300MB"
     assert query(own_server, "show jit")[0] == "on"  # dropped from the set: back to default
     db.start_embedded(own_server)
-    assert postmaster_pid(own_server) == restarted  # the same set: no second restart
+    assert db.postmaster_pid(own_server) == restarted  # the same set: no second restart
 
     monkeypatch.undo()
     (own_server.pgdata / ".bqx_configured").write_text("configured\n")  # an older release's
     db.start_embedded(own_server)
-    assert postmaster_pid(own_server) != restarted
+    assert db.postmaster_pid(own_server) != restarted
     assert (own_server.pgdata / ".bqx_configured").read_text() == db.settings_stamp()
     assert_runs_with_the_set(own_server)
 
